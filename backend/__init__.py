@@ -1,0 +1,1 @@
+"""ehall: the backend of the Ulanqab government-service centre."""

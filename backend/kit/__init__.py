@@ -1,0 +1,1 @@
+"""What every domain shares: errors, auth, personal data, rate limits, realtime, events."""

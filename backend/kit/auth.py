@@ -1,0 +1,144 @@
+"""Who is calling: JWT access tokens, principals with roles scoped to halls/departments, decorators.
+
+Access tokens are short-lived JWTs (they cannot be revoked); refresh tokens are opaque, hashed in the
+database and rotated on every use (accounts.service). Staff grants travel inside the access token, so
+a changed assignment takes effect at the next refresh, at most `auth.access_ttl_seconds` later.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from functools import wraps
+from typing import Any, Iterable, Literal
+
+import jwt
+from sanic import Request
+
+from backend.kit.errors import AppError
+from backend.settings import Settings
+
+__all__ = [
+    "Grant", "Principal", "STAFF_ROLES", "issue_access_token", "decode_access_token",
+    "authenticated", "require_hall_scope",
+]
+
+STAFF_ROLES = ("window_clerk", "approver", "agent", "supervisor", "admin")
+
+# Roles whose hall grant also covers the halls below it (a county supervisor oversees its townships
+# and village agency points); a window clerk or agent works in exactly the hall they are posted to.
+_SUBTREE_ROLES = {"supervisor", "admin", "approver"}
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One role, limited to a hall (administrative code) and/or a department; None means any."""
+    role: str
+    hall: str | None = None
+    department: str | None = None
+
+    def to_claim(self) -> dict[str, str | None]:
+        return {"role": self.role, "hall": self.hall, "dept": self.department}
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: Literal["citizen", "staff"]
+    id: int
+    grants: tuple[Grant, ...] = field(default_factory=tuple)
+
+    @property
+    def subject(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+    def has_role(self, *roles: str) -> bool:
+        return any(g.role in roles for g in self.grants)
+
+    def covers_hall(self, hall_lineage: list[str], roles: Iterable[str]) -> bool:
+        """`hall_lineage` is the hall's code followed by its ancestors' codes, nearest first."""
+        roles = set(roles)
+        for grant in self.grants:
+            if grant.role not in roles:
+                continue
+            if grant.hall is None or grant.hall == hall_lineage[0]:
+                return True
+            if grant.role in _SUBTREE_ROLES and grant.hall in hall_lineage[1:]:
+                return True
+        return False
+
+    def covers_department(self, department: str, roles: Iterable[str]) -> bool:
+        roles = set(roles)
+        return any(g.role in roles and g.department in (None, department) for g in self.grants)
+
+
+def issue_access_token(settings: Settings, principal: Principal) -> tuple[str, int]:
+    now = datetime.now(timezone.utc)
+    ttl = settings.auth.access_ttl_seconds
+    claims: dict[str, Any] = {
+        "sub": principal.subject,
+        "iss": settings.auth.issuer,
+        "aud": settings.auth.audience,
+        "iat": now,
+        "exp": now + timedelta(seconds=ttl),
+        "jti": uuid.uuid4().hex,
+    }
+    if principal.grants:
+        claims["grants"] = [g.to_claim() for g in principal.grants]
+    token = jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
+    return token, ttl
+
+
+def decode_access_token(settings: Settings, token: str) -> Principal:
+    try:
+        claims = jwt.decode(
+            token, settings.jwt_secret.get_secret_value(), algorithms=["HS256"],
+            audience=settings.auth.audience, issuer=settings.auth.issuer,
+            options={"require": ["sub", "exp", "iat"]})
+    except jwt.ExpiredSignatureError:
+        raise AppError("token_expired", 401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
+    except jwt.PyJWTError:
+        raise AppError("token_invalid", 401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
+    kind, _, raw_id = str(claims["sub"]).partition(":")
+    if kind not in ("citizen", "staff") or not raw_id.isdigit():
+        raise AppError("token_invalid", 401)
+    try:
+        grants = tuple(Grant(role=g["role"], hall=g.get("hall"), department=g.get("dept"))
+                       for g in claims.get("grants", []))
+    except (TypeError, KeyError):
+        raise AppError("token_invalid", 401) from None
+    return Principal(kind=kind, id=int(raw_id), grants=grants)  # type: ignore[arg-type]
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def authenticated(kind: Literal["citizen", "staff"] | None = None, roles: Iterable[str] | None = None):
+    """Require a valid access token (of `kind`, holding one of `roles`); sets request.ctx.principal."""
+    wanted_roles = tuple(roles or ())
+
+    def decorator(handler):
+        @wraps(handler)
+        async def wrapper(request: Request, *args, **kwargs):
+            token = _bearer(request)
+            if token is None:
+                raise AppError("unauthenticated", 401, headers={"WWW-Authenticate": "Bearer"})
+            principal = decode_access_token(request.app.ctx.settings, token)
+            if kind is not None and principal.kind != kind:
+                raise AppError("forbidden_role", 403)
+            if wanted_roles and not principal.has_role(*wanted_roles):
+                raise AppError("forbidden_role", 403)
+            request.ctx.principal = principal
+            return await handler(request, *args, **kwargs)
+
+        wrapper.__ehall_auth__ = True  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorator
+
+
+def require_hall_scope(principal: Principal, hall_lineage: list[str], roles: Iterable[str]) -> None:
+    if not principal.covers_hall(hall_lineage, roles):
+        raise AppError("out_of_scope", 403)

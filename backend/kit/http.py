@@ -1,0 +1,147 @@
+"""Request parsing and problem+json rendering: the one path from bad input to a clear 4xx."""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from sanic import Request
+from sanic.exceptions import (
+    BadRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    SanicException,
+    ServiceUnavailable,
+)
+from sanic.response import HTTPResponse
+
+from backend.kit.errors import PROBLEM_CONTENT_TYPE, AppError, FieldError
+from backend.kit.i18n import MessageCatalogue, negotiate_language
+
+__all__ = ["parse_body", "parse_query", "problem_response", "error_to_problem", "language_of", "json_response"]
+
+log = logging.getLogger("ehall.errors")
+Model = TypeVar("Model", bound=BaseModel)
+
+# pydantic error types -> our stable field codes (config/messages/errors.toml)
+_FIELD_CODES = {
+    "missing": "field.missing",
+    "extra_forbidden": "field.unknown",
+    "string_too_long": "field.too_long",
+    "too_long": "field.too_long",
+    "string_too_short": "field.too_short",
+    "too_short": "field.too_short",
+    "string_pattern_mismatch": "field.format",
+    "literal_error": "field.choice",
+    "enum": "field.choice",
+    "greater_than": "field.range",
+    "greater_than_equal": "field.range",
+    "less_than": "field.range",
+    "less_than_equal": "field.range",
+}
+
+
+def language_of(request: Request) -> str:
+    return negotiate_language(request.headers.get("accept-language"))
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> HTTPResponse:
+    return HTTPResponse(
+        json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str),
+        status=status, headers=headers, content_type="application/json; charset=utf-8")
+
+
+def _field_errors(exc: ValidationError) -> list[FieldError]:
+    errors = []
+    for item in exc.errors(include_url=False, include_input=False):
+        field = ".".join(str(part) for part in item["loc"]) or "$"
+        kind = item["type"]
+        if kind in _FIELD_CODES:
+            code = _FIELD_CODES[kind]
+        elif kind.endswith("_type") or kind.endswith("_parsing"):
+            code = "field.type"
+        elif kind == "value_error" and isinstance((item.get("ctx") or {}).get("error"), ValueError) \
+                and str(item["ctx"]["error"]).startswith("field."):
+            code = str(item["ctx"]["error"])  # our own validators raise ValueError("field.<code>")
+        else:
+            code = "field.invalid"
+        params = {k: v for k, v in (item.get("ctx") or {}).items() if isinstance(v, (int, float, str))}
+        errors.append(FieldError(field=field, code=code, params=params))
+    return errors
+
+
+def validate(model: type[Model], data: Any) -> Model:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise AppError("validation_failed", 422, errors=_field_errors(exc)) from None
+
+
+def parse_body(request: Request, model: type[Model]) -> Model:
+    """The request's JSON body as `model`, or a 4xx problem. An empty body counts as `{}`."""
+    content_type = (request.content_type or "").split(";")[0].strip().lower()
+    if request.body and content_type not in ("application/json", "") and not content_type.endswith("+json"):
+        raise AppError("unsupported_media_type", 415)
+    if not request.body:
+        data: Any = {}
+    else:
+        try:
+            data = json.loads(request.body)
+        except (ValueError, UnicodeDecodeError):
+            raise AppError("malformed_json", 400) from None
+    return validate(model, data)
+
+
+def parse_query(request: Request, model: type[Model]) -> Model:
+    """Query parameters as `model`; a parameter given twice keeps the first value."""
+    data = {key: values[0] for key, values in request.args.items()}
+    return validate(model, data)
+
+
+def error_to_problem(exc: BaseException) -> AppError:
+    """Map anything raised while handling a request to the AppError clients see."""
+    if isinstance(exc, AppError):
+        return exc
+    if isinstance(exc, NotFound):
+        return AppError("not_found", 404)
+    if isinstance(exc, MethodNotAllowed):
+        return AppError("method_not_allowed", 405, headers=dict(exc.headers or {}))
+    if isinstance(exc, PayloadTooLarge):
+        return AppError("body_too_large", 413)
+    if isinstance(exc, ServiceUnavailable):
+        return AppError("service_unavailable", 503)
+    if isinstance(exc, BadRequest):
+        return AppError("malformed_json" if "json" in str(exc).lower() else "validation_failed", 400)
+    if isinstance(exc, SanicException) and 400 <= exc.status_code < 500:
+        return AppError("validation_failed", exc.status_code)
+    return AppError("internal_error", 500)
+
+
+def problem_response(request: Request, error: AppError, messages: MessageCatalogue) -> HTTPResponse:
+    language = language_of(request)
+    body: dict[str, Any] = {
+        "type": f"https://ehall.ulanqab.gov.cn/problems/{error.code}",
+        "title": messages.render(error.code, "en", **error.params),
+        "status": error.status,
+        "code": error.code,
+        "detail": messages.render(error.code, language, **error.params),
+        "lang": language,
+        "instance": request.path,
+    }
+    request_id = getattr(request.ctx, "request_id", None)
+    if request_id:
+        body["request_id"] = request_id
+    if error.errors:
+        body["errors"] = [
+            {"field": e.field, "code": e.code, "message": messages.render(e.code, language, **e.params)}
+            for e in error.errors
+        ]
+    for key, value in error.params.items():
+        if key not in body:
+            body[key] = value
+    response = json_response(body, status=error.status, headers=error.headers)
+    response.content_type = PROBLEM_CONTENT_TYPE
+    response.headers["content-language"] = language
+    return response

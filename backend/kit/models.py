@@ -1,0 +1,37 @@
+"""Tables every domain writes to: the event outbox and the audit log."""
+from tortoise import fields
+from tortoise.models import Model
+
+__all__ = ["OutboxEvent", "AuditEntry"]
+
+
+class OutboxEvent(Model):
+    """A domain event, written in the same transaction as the change it describes; notify consumes it."""
+    id = fields.BigIntField(primary_key=True)
+    kind = fields.CharField(max_length=64)             # "citizen.phone_bound", "case.status_changed", ...
+    aggregate = fields.CharField(max_length=64)        # "citizen:42"
+    payload = fields.JSONField(default=dict)           # ids and codes only, never personal data in clear
+    occurred_at = fields.DatetimeField(auto_now_add=True)
+    processed_at = fields.DatetimeField(null=True)
+    attempts = fields.IntField(default=0)
+
+    class Meta:
+        table = "outbox_event"
+        indexes = (("processed_at", "id"),)
+
+
+class AuditEntry(Model):
+    """Who read or changed what, when; written for every staff read of a citizen's personal data."""
+    id = fields.BigIntField(primary_key=True)
+    at = fields.DatetimeField(auto_now_add=True)
+    actor_kind = fields.CharField(max_length=16)       # staff | citizen | system
+    actor_id = fields.CharField(max_length=64)
+    action = fields.CharField(max_length=64)           # "citizen.pii.read", "staff.create", ...
+    subject_kind = fields.CharField(max_length=32)
+    subject_id = fields.CharField(max_length=64)
+    request_id = fields.CharField(max_length=64, null=True)
+    detail = fields.JSONField(default=dict)
+
+    class Meta:
+        table = "audit_entry"
+        indexes = (("subject_kind", "subject_id"), ("actor_kind", "actor_id"))

@@ -1,0 +1,184 @@
+"""Settings: config/default.toml, overridden by EHALL_* environment variables.
+
+Secrets are fields of type SecretStr and have no value in the TOML file; in development they
+are generated once under var/ so the two-command quick start works, in production a missing
+secret stops the process before it serves anything.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = ["Settings", "load_settings", "PROJECT_ROOT"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_TOML = PROJECT_ROOT / "config" / "default.toml"
+
+
+class AuthSettings(BaseModel):
+    access_ttl_seconds: int = 900
+    refresh_ttl_days: int = 30
+    issuer: str = "ehall"
+    audience: str = "ehall-api"
+
+
+class OtpSettings(BaseModel):
+    length: int = 6
+    ttl_seconds: int = 300
+    max_attempts: int = 5
+    per_phone_per_minute: int = 1
+    per_phone_per_hour: int = 5
+    per_phone_per_day: int = 10
+    per_ip_per_hour: int = 30
+    login_per_ip_per_minute: int = 30
+
+
+class StaffSettings(BaseModel):
+    login_failures_per_15_minutes: int = 10
+
+
+class SmsSettings(BaseModel):
+    backend: Literal["console"] = "console"
+    sign_name: str = "乌兰察布政务服务"
+
+
+class WechatSettings(BaseModel):
+    appid: str = "wx0000000000000000"
+    secret: SecretStr = SecretStr("")
+    api_base_url: str = "https://api.weixin.qq.com/"
+    token_refresh_margin_seconds: int = 300
+    token_lock_timeout_seconds: float = 10
+    timeout_seconds: float = 5
+
+
+class CatalogSettings(BaseModel):
+    max_age_seconds: int = 300
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="EHALL_",
+        env_nested_delimiter="__",
+        toml_file=DEFAULT_TOML,
+        extra="ignore",
+    )
+
+    environment: Literal["development", "production", "test"] = "development"
+    database_url: str = "sqlite://var/ehall.sqlite3"
+    redis_url: str = ""
+    redis_prefix: str = "ehall:"
+    var_dir: Path = Path("var")
+    config_dir: Path = PROJECT_ROOT / "config"
+    max_body_bytes: int = 65536
+    languages: list[str] = Field(default_factory=lambda: ["zh", "mn", "en"])
+    business_timezone: str = "Asia/Shanghai"
+    access_log: bool = True
+
+    # Secrets: environment only.
+    jwt_secret: SecretStr = SecretStr("")
+    # "k1:<base64 32 bytes>,k2:<...>"; the first key encrypts, all of them decrypt (rotation).
+    pii_keys: SecretStr = SecretStr("")
+    pii_index_key: SecretStr = SecretStr("")
+
+    auth: AuthSettings = AuthSettings()
+    otp: OtpSettings = OtpSettings()
+    staff: StaffSettings = StaffSettings()
+    sms: SmsSettings = SmsSettings()
+    wechat: WechatSettings = WechatSettings()
+    catalog: CatalogSettings = CatalogSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def uses_redis(self) -> bool:
+        return bool(self.redis_url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def resolved_config_dir(self) -> Path:
+        path = Path(self.config_dir)
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+    @cached_property
+    def pii_keyring(self) -> dict[str, bytes]:
+        keyring: dict[str, bytes] = {}
+        for entry in self.pii_keys.get_secret_value().split(","):
+            if entry.strip():
+                key_id, _, encoded = entry.strip().partition(":")
+                keyring[key_id] = base64.b64decode(encoded)
+        return keyring
+
+    @property
+    def pii_active_key_id(self) -> str:
+        return self.pii_keys.get_secret_value().split(",")[0].partition(":")[0].strip()
+
+    def masked(self) -> dict:
+        """The effective settings with every secret replaced by a mask (for `ehall config`)."""
+        data = json.loads(self.model_dump_json())
+        for path in _SECRET_PATHS:
+            node = data
+            *parents, leaf = path
+            for part in parents:
+                node = node[part]
+            node[leaf] = "********" if node.get(leaf) else "(unset)"
+        return data
+
+
+_SECRET_PATHS = [("jwt_secret",), ("pii_keys",), ("pii_index_key",), ("wechat", "secret")]
+
+
+def _development_secrets(var_dir: Path) -> dict[str, str]:
+    """Throw-away secrets for a development machine, created once and kept in var/ (git-ignored)."""
+    path = var_dir / "dev-secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    var_dir.mkdir(parents=True, exist_ok=True)
+    generated = {
+        "jwt_secret": secrets.token_urlsafe(48),
+        "pii_keys": "dev1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "pii_index_key": secrets.token_urlsafe(48),
+    }
+    path.write_text(json.dumps(generated))
+    os.chmod(path, 0o600)
+    return generated
+
+
+class MissingSecret(RuntimeError):
+    pass
+
+
+def load_settings(**overrides) -> Settings:
+    settings = Settings(**overrides)
+    missing = [name for name in ("jwt_secret", "pii_keys", "pii_index_key")
+               if not getattr(settings, name).get_secret_value()]
+    if missing:
+        if settings.environment == "production":
+            raise MissingSecret(
+                "missing secrets: " + ", ".join("EHALL_" + name.upper() for name in missing))
+        generated = _development_secrets(Path(settings.var_dir))
+        settings = Settings(**{name: generated[name] for name in missing}, **overrides)
+    return settings
