@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     languages: list[str] = Field(default_factory=lambda: ["zh", "mn", "en"])
     business_timezone: str = "Asia/Shanghai"
     access_log: bool = True
+    proxies_count: int = 0
 
     # Secrets: environment only.
     jwt_secret: SecretStr = SecretStr("")

@@ -1,6 +1,7 @@
 """Request parsing and problem+json rendering: the one path from bad input to a clear 4xx."""
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from typing import Any, TypeVar
@@ -19,8 +20,10 @@ from sanic.response import HTTPResponse
 
 from backend.kit.errors import PROBLEM_CONTENT_TYPE, AppError, FieldError
 from backend.kit.i18n import MessageCatalogue, negotiate_language
+from backend.kit.pii import redact_text
 
-__all__ = ["parse_body", "parse_query", "problem_response", "error_to_problem", "language_of", "json_response"]
+__all__ = ["parse_body", "parse_query", "validate", "problem_response", "error_to_problem", "language_of",
+           "json_response", "etagged_json"]
 
 log = logging.getLogger("ehall.errors")
 Model = TypeVar("Model", bound=BaseModel)
@@ -128,7 +131,7 @@ def problem_response(request: Request, error: AppError, messages: MessageCatalog
         "code": error.code,
         "detail": messages.render(error.code, language, **error.params),
         "lang": language,
-        "instance": request.path,
+        "instance": redact_text(request.path),
     }
     request_id = getattr(request.ctx, "request_id", None)
     if request_id:
@@ -145,3 +148,17 @@ def problem_response(request: Request, error: AppError, messages: MessageCatalog
     response.content_type = PROBLEM_CONTENT_TYPE
     response.headers["content-language"] = language
     return response
+
+
+def etagged_json(request: Request, body: Any, *, max_age: int) -> HTTPResponse:
+    """JSON with a strong ETag over its bytes; answers 304 with no body when the client has it already,
+    so a phone on a weak network revalidates the catalogue instead of downloading it again."""
+
+
+    payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    etag = '"' + hashlib.sha256(payload).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age}"}
+    if_none_match = request.headers.get("if-none-match", "")
+    if etag in [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")] or if_none_match.strip() == "*":
+        return HTTPResponse(status=304, headers=headers)
+    return HTTPResponse(payload, headers=headers, content_type="application/json; charset=utf-8")

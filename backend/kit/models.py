@@ -6,7 +6,7 @@ __all__ = ["OutboxEvent", "AuditEntry"]
 
 
 class OutboxEvent(Model):
-    """A domain event, written in the same transaction as the change it describes; notify consumes it."""
+    """A domain event, written in the same transaction as the change it describes. notify consumes it."""
     id = fields.BigIntField(primary_key=True)
     kind = fields.CharField(max_length=64)             # "citizen.phone_bound", "case.status_changed", ...
     aggregate = fields.CharField(max_length=64)        # "citizen:42"
@@ -21,7 +21,7 @@ class OutboxEvent(Model):
 
 
 class AuditEntry(Model):
-    """Who read or changed what, when; written for every staff read of a citizen's personal data."""
+    """Who read or changed what, and when: every staff read of a citizen personal data leaves a row."""
     id = fields.BigIntField(primary_key=True)
     at = fields.DatetimeField(auto_now_add=True)
     actor_kind = fields.CharField(max_length=16)       # staff | citizen | system

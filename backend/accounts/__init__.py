@@ -1,0 +1,1 @@
+"""accounts: citizens (phone + SMS code, WeChat), staff (username + password), tokens, profile."""

@@ -1,0 +1,105 @@
+"""Citizen and staff authentication, the citizen's profile, staff lookups of citizens."""
+from sanic import Blueprint, Request
+from sanic.response import empty
+
+from backend.accounts import schemas, service
+from backend.kit.auth import authenticated
+from backend.kit.http import json_response, language_of, parse_body
+from backend.kit.openapi import doc
+
+bp = Blueprint("accounts", url_prefix="/api/v1")
+
+
+def _ip(request: Request) -> str:
+    return request.remote_addr or request.ip or "unknown"
+
+
+@bp.post("/auth/sms-code")
+@doc(summary="Send a 6-digit login code by SMS (1 a minute, 5 an hour, 10 a day per phone)", tag="auth",
+     body=schemas.SmsCodeRequest, response=schemas.SmsCodeSent, status=202, errors=(429,))
+async def request_sms_code(request: Request):
+    body = parse_body(request, schemas.SmsCodeRequest)
+    sent = await service.request_sms_code(request.app.ctx.rt, phone=body.phone, client_ip=_ip(request),
+                                          language=language_of(request))
+    return json_response(sent, status=202)
+
+
+@bp.post("/auth/login")
+@doc(summary="Log in with phone + SMS code; a new phone becomes a new citizen", tag="auth",
+     body=schemas.SmsLoginRequest, response=schemas.TokenPair, errors=(429,))
+async def login(request: Request):
+    body = parse_body(request, schemas.SmsLoginRequest)
+    tokens = await service.login_with_sms_code(request.app.ctx.rt, phone=body.phone, code=body.code,
+                                               client_ip=_ip(request))
+    return json_response(tokens)
+
+
+@bp.post("/auth/refresh")
+@doc(summary="Trade a refresh token for a new token pair (each refresh token works once)", tag="auth",
+     body=schemas.RefreshRequest, response=schemas.TokenPair, errors=(401,))
+async def refresh(request: Request):
+    body = parse_body(request, schemas.RefreshRequest)
+    return json_response(await service.refresh_session(request.app.ctx.rt, body.refresh_token))
+
+
+@bp.post("/auth/logout")
+@doc(summary="End the session the refresh token belongs to", tag="auth", body=schemas.RefreshRequest, status=204)
+async def logout(request: Request):
+    body = parse_body(request, schemas.RefreshRequest)
+    await service.logout(body.refresh_token)
+    return empty()
+
+
+@bp.get("/me")
+@doc(summary="My profile, personal data masked", tag="me", response=schemas.CitizenProfile, secured=True,
+     errors=(404,))
+@authenticated(kind="citizen")
+async def get_me(request: Request):
+    return json_response(await service.get_profile(request.app.ctx.rt, principal=request.ctx.principal))
+
+
+@bp.patch("/me")
+@doc(summary="Change my name, ID number (checked: GB 11643) or preferred language (zh/mn/en)", tag="me",
+     body=schemas.ProfilePatch, response=schemas.CitizenProfile, secured=True, errors=(404,))
+@authenticated(kind="citizen")
+async def patch_me(request: Request):
+    patch = parse_body(request, schemas.ProfilePatch)
+    profile = await service.update_profile(request.app.ctx.rt, principal=request.ctx.principal, patch=patch)
+    return json_response(profile)
+
+
+@bp.post("/staff/login")
+@doc(summary="Staff login with username and password", tag="staff", body=schemas.StaffLoginRequest,
+     response=schemas.TokenPair, errors=(401, 429))
+async def staff_login(request: Request):
+    body = parse_body(request, schemas.StaffLoginRequest)
+    tokens = await service.login_staff(request.app.ctx.rt, username=body.username, password=body.password,
+                                       client_ip=_ip(request))
+    return json_response(tokens)
+
+
+@bp.get("/staff/me")
+@doc(summary="The logged-in staff member and their scoped roles", tag="staff", response=schemas.StaffProfile,
+     secured=True)
+@authenticated(kind="staff")
+async def staff_me(request: Request):
+    return json_response(await service.get_staff_profile(principal=request.ctx.principal))
+
+
+@bp.post("/staff/citizens/lookup")
+@doc(summary="Find a citizen by phone (the phone goes in the body, never in a URL or log)", tag="staff",
+     body=schemas.CitizenLookup, response=schemas.CitizenProfile, secured=True, errors=(404,))
+@authenticated(kind="staff", roles=service.PII_READ_ROLES)
+async def lookup_citizen(request: Request):
+    body = parse_body(request, schemas.CitizenLookup)
+    return json_response(await service.find_citizen_by_phone(request.app.ctx.rt, phone=body.phone))
+
+
+@bp.get("/staff/citizens/<citizen_id:int>/pii")
+@doc(summary="A citizen's unmasked personal data; every read is written to the audit log", tag="staff",
+     response=schemas.CitizenPii, secured=True, errors=(404,))
+@authenticated(kind="staff", roles=service.PII_READ_ROLES)
+async def read_citizen_pii(request: Request, citizen_id: int):
+    pii = await service.read_citizen_pii(request.app.ctx.rt, principal=request.ctx.principal,
+                                         citizen_id=citizen_id, request_id=request.ctx.request_id)
+    return json_response(pii, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,126 @@
+"""create_app(settings) -> Sanic: the one place where everything is wired."""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from sanic import Request, Sanic
+from sanic.response import HTTPResponse
+from sanic_ext import Extend
+
+from backend.accounts.routes import bp as accounts_bp
+from backend.catalog import service as catalog_service
+from backend.catalog.routes import bp as catalog_bp
+from backend.kit.db import close_db, init_db
+from backend.kit.errors import AppError
+from backend.kit.http import error_to_problem, problem_response
+from backend.kit.i18n import MessageCatalogue
+from backend.kit.observability import LATENCY, REQUESTS, configure_logging
+from backend.kit.pii import PiiCipher, redact_text
+from backend.kit.ratelimit import MemoryRateLimiter, RedisRateLimiter
+from backend.kit.realtime import MemoryBroker, RedisBroker
+from backend.kit.redis import create_redis
+from backend.ops.routes import bp as ops_bp
+from backend.runtime import Runtime
+from backend.settings import Settings
+from miniprogram_api.routes import bp as miniprogram_bp
+from miniprogram_api.wechat import WechatGateway
+from notify.sms import ConsoleSmsSender, SmsTemplates
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("ehall.http")
+
+
+def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool = True) -> Sanic:
+    """Build the app. `manage_database=False` leaves Tortoise to the caller (tests that share one
+    initialised database between several apps in one process)."""
+    configure_logging()
+    app = Sanic(name)
+    app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
+    app.config.PROXIES_COUNT = settings.proxies_count
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.config.OAS_URL_PREFIX = "/docs"
+    app.config.OAS_UI_DEFAULT = "redoc"
+    app.config.OAS_AUTODOC = False
+    app.config.CORS = False
+    app.config.HEALTH = False
+    Extend(app, config={"oas_url_prefix": "/docs", "cors": False, "health": False, "http_auto_head": True,
+                        "http_auto_options": True, "http_auto_trace": False})
+    app.ext.openapi.describe(
+        "ehall API",
+        version="1.0",
+        description="Ulanqab government-service centre (乌兰察布市政务服务中心): catalogue, accounts, and more.",
+    )
+    app.ext.openapi.add_security_scheme("bearer", "http", scheme="bearer", bearer_format="JWT")
+
+    messages = MessageCatalogue.load(settings.resolved_config_dir() / "messages" / "errors.toml")
+    app.ctx.settings = settings
+    app.ctx.messages = messages
+    app.ctx.log = log
+
+    for blueprint in (ops_bp, catalog_bp, accounts_bp, miniprogram_bp):
+        app.blueprint(blueprint)
+
+    @app.before_server_start
+    async def start(app: Sanic) -> None:
+        if manage_database:
+            await init_db(settings)
+        redis = create_redis(settings)
+        app.ctx.rt = Runtime(
+            settings=settings,
+            messages=messages,
+            cipher=PiiCipher(settings.pii_keyring, settings.pii_active_key_id,
+                             settings.pii_index_key.get_secret_value().encode()),
+            limiter=RedisRateLimiter(redis, settings.redis_prefix) if redis else MemoryRateLimiter(),
+            broker=RedisBroker(redis, settings.redis_prefix) if redis else MemoryBroker(),
+            redis=redis,
+            sms=ConsoleSmsSender(SmsTemplates(settings.resolved_config_dir() / "templates" / "sms.toml"),
+                                 settings.sms.sign_name),
+            wechat=WechatGateway(settings, redis),
+        )
+        app.ctx.broker = app.ctx.rt.broker
+        app.ctx.calendar = await catalog_service.load_working_calendar()
+
+    @app.after_server_stop
+    async def stop(app: Sanic) -> None:
+        rt: Runtime = app.ctx.rt
+        await rt.broker.close()
+        if rt.redis is not None:
+            await rt.redis.aclose()
+        if manage_database:
+            await close_db()
+
+    @app.on_request(priority=100)
+    async def begin(request: Request) -> None:
+        incoming = request.headers.get("x-request-id", "")
+        request.ctx.request_id = incoming if 8 <= len(incoming) <= 64 and incoming.isascii() \
+            and incoming.replace("-", "").isalnum() else uuid.uuid4().hex
+        request.ctx.started = time.perf_counter()
+
+    @app.on_response(priority=100)
+    async def finish(request: Request, response: HTTPResponse) -> None:
+        request_id = getattr(request.ctx, "request_id", None) or uuid.uuid4().hex
+        response.headers["X-Request-Id"] = request_id
+        started = getattr(request.ctx, "started", None)
+        elapsed = time.perf_counter() - started if started else 0.0
+        route = request.route.path if request.route else "unmatched"
+        REQUESTS.labels(request.method, route, str(response.status)).inc()
+        LATENCY.labels(request.method, route).observe(elapsed)
+        if settings.access_log:
+            log.info("request", extra={"ehall": {
+                "request_id": request_id, "method": request.method, "path": redact_text(request.path),
+                "route": route, "status": response.status, "ms": round(elapsed * 1000, 2),
+                "ip": request.remote_addr or request.ip}})
+
+    @app.exception(Exception)
+    async def render_error(request: Request, exc: Exception) -> HTTPResponse:
+        error = error_to_problem(exc)
+        if error.status >= 500 and not isinstance(exc, AppError):
+            log.error("unhandled error", exc_info=exc,
+                      extra={"ehall": {"request_id": getattr(request.ctx, "request_id", None),
+                                       "path": request.path}})
+        return problem_response(request, error, messages)
+
+    return app

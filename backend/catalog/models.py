@@ -1,0 +1,108 @@
+from tortoise import fields
+from tortoise.models import Model
+
+__all__ = ["Hall", "Department", "ServiceItem", "QueueCategory", "Window", "HolidayOverride", "CatalogRevision"]
+
+
+class Hall(Model):
+    """A service hall at one of four levels: city, county (banner/district), township, village agency point (代办点)."""
+    code = fields.CharField(max_length=12, primary_key=True)   # administrative division code
+    name = fields.CharField(max_length=64)
+    name_mn = fields.CharField(max_length=128, default="")
+    name_en = fields.CharField(max_length=128, default="")
+    level = fields.CharField(max_length=8)                     # city | county | township | village
+    parent = fields.ForeignKeyField("ehall.Hall", related_name="children", null=True,
+                                    on_delete=fields.RESTRICT)
+    address = fields.CharField(max_length=128, default="")
+    phone = fields.CharField(max_length=32, default="")        # the hall's public service line
+    hours_workday = fields.JSONField(default=list)             # ["09:00-12:00", "13:30-17:30"]
+    hours_note = fields.CharField(max_length=128, default="")
+
+    class Meta:
+        table = "hall"
+
+
+class Department(Model):
+    """A department stationed (进驻) in a hall."""
+    code = fields.CharField(max_length=32, primary_key=True)
+    hall = fields.ForeignKeyField("ehall.Hall", related_name="departments", on_delete=fields.RESTRICT)
+    name = fields.CharField(max_length=64)
+    short_name = fields.CharField(max_length=32)
+    name_mn = fields.CharField(max_length=128, default="")
+    name_en = fields.CharField(max_length=128, default="")
+
+    class Meta:
+        table = "department"
+
+
+class ServiceItem(Model):
+    """A service item (事项) a department handles, with its promised time limit (承诺时限) in working days."""
+    code = fields.CharField(max_length=48, primary_key=True)   # 事项编码
+    department = fields.ForeignKeyField("ehall.Department", related_name="items", on_delete=fields.RESTRICT)
+    name = fields.CharField(max_length=128)
+    name_en = fields.CharField(max_length=256, default="")
+    kind = fields.CharField(max_length=16)                     # 行政许可, 公共服务, ...
+    promised_days = fields.IntField()
+    legal_days = fields.IntField()
+    instant = fields.BooleanField()                            # 即办件
+    materials = fields.JSONField(default=list)
+    fee_yuan = fields.DecimalField(max_digits=10, decimal_places=2, default=0)
+    fee_note = fields.CharField(max_length=128, default="")
+    online = fields.BooleanField()                             # 外网申报
+    appointment = fields.BooleanField()
+    keywords = fields.JSONField(default=list)
+    search_text = fields.TextField(default="")                 # name + keywords + department, for 关键词 search
+
+    class Meta:
+        table = "service_item"
+
+
+class QueueCategory(Model):
+    """A queue of a hall. Its tickets are numbered with its prefix letter (A001)."""
+    id = fields.IntField(primary_key=True)
+    hall = fields.ForeignKeyField("ehall.Hall", related_name="queue_categories", on_delete=fields.RESTRICT)
+    prefix = fields.CharField(max_length=1)
+    name = fields.CharField(max_length=64)
+    name_mn = fields.CharField(max_length=128, default="")
+    name_en = fields.CharField(max_length=128, default="")
+    departments = fields.JSONField(default=list)
+    mean_service_minutes = fields.IntField()
+
+    class Meta:
+        table = "queue_category"
+        unique_together = (("hall", "prefix"),)
+
+
+class Window(Model):
+    """A service window (窗口) of a hall and the queue categories it calls from."""
+    id = fields.IntField(primary_key=True)
+    hall = fields.ForeignKeyField("ehall.Hall", related_name="windows", on_delete=fields.RESTRICT)
+    number = fields.CharField(max_length=8)
+    name = fields.CharField(max_length=64)
+    categories = fields.JSONField(default=list)
+    department_code = fields.CharField(max_length=32, default="")
+    status = fields.CharField(max_length=8, default="closed")   # open | paused | closed
+
+    class Meta:
+        table = "window"
+        unique_together = (("hall", "number"),)
+
+
+class HolidayOverride(Model):
+    """A day the calendar package does not know or gets wrong: a holiday, or a make-up working day (调休)."""
+    date = fields.DateField(primary_key=True)
+    is_workday = fields.BooleanField()
+    name = fields.CharField(max_length=32, default="")
+
+    class Meta:
+        table = "holiday_override"
+
+
+class CatalogRevision(Model):
+    """Bumped whenever the catalogue is (re)loaded: part of every catalogue ETag."""
+    id = fields.IntField(primary_key=True)
+    revision = fields.IntField(default=0)
+    loaded_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "catalog_revision"

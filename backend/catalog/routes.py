@@ -1,0 +1,78 @@
+"""Public catalogue reads (cacheable, ETag/304) and the staff window switch."""
+from sanic import Blueprint, Request
+
+from backend.catalog import schemas, service
+from backend.kit.auth import authenticated
+from backend.kit.http import etagged_json, json_response, parse_body, parse_query
+from backend.kit.openapi import doc
+
+bp = Blueprint("catalog", url_prefix="/api/v1")
+
+HALL_CODE = r"^\d{6}(\d{3}(\d{3})?)?$"
+NOT_MODIFIED = {304: "Not modified: the client's If-None-Match matches the ETag"}
+
+
+def _max_age(request: Request) -> int:
+    return request.app.ctx.settings.catalog.max_age_seconds
+
+
+@bp.get("/halls")
+@doc(summary="Service halls: the four-level tree, or a flat list filtered by level/parent", tag="catalog",
+     query=schemas.HallQuery, response=schemas.HallList, extra_responses=NOT_MODIFIED)
+async def list_halls(request: Request):
+    query = parse_query(request, schemas.HallQuery)
+    if query.view == "tree" or (query.view is None and not (query.level or query.parent)):
+        items = await service.hall_tree()
+    else:
+        items = await service.list_halls(level=query.level, parent=query.parent)
+    return etagged_json(request, {"items": items}, max_age=_max_age(request))
+
+
+@bp.get("/halls/<code:str>")
+@doc(summary="One hall with its departments, queue categories and windows", tag="catalog",
+     response=schemas.HallDetail, errors=(404,), path_parameters={"code": HALL_CODE},
+     extra_responses=NOT_MODIFIED)
+async def get_hall(request: Request, code: str):
+    return etagged_json(request, await service.get_hall_detail(code), max_age=_max_age(request))
+
+
+@bp.get("/departments")
+@doc(summary="Departments stationed in the halls (进驻部门)", tag="catalog",
+     query=schemas.DepartmentQuery, response=schemas.DepartmentList, extra_responses=NOT_MODIFIED)
+async def list_departments(request: Request):
+    query = parse_query(request, schemas.DepartmentQuery)
+    items = await service.list_departments(hall=query.hall)
+    return etagged_json(request, {"items": items}, max_age=_max_age(request))
+
+
+@bp.get("/service-items")
+@doc(summary="Search service items (事项) by Chinese keywords, hall and department", tag="catalog",
+     query=schemas.ServiceItemQuery, response=schemas.ServiceItemPage, extra_responses=NOT_MODIFIED)
+async def search_service_items(request: Request):
+    query = parse_query(request, schemas.ServiceItemQuery)
+    return etagged_json(request, await service.search_service_items(query), max_age=_max_age(request))
+
+
+@bp.get("/service-items/<code:str>")
+@doc(summary="One service item with its materials, fee and time limits", tag="catalog",
+     response=schemas.ServiceItemDetail, errors=(404,), extra_responses=NOT_MODIFIED,
+     path_parameters={"code": r"^[0-9A-Za-z-]{1,48}$"})
+async def get_service_item(request: Request, code: str):
+    return etagged_json(request, await service.get_service_item(code), max_age=_max_age(request))
+
+
+@bp.patch("/staff/halls/<code:str>/windows/<number:str>")
+@doc(summary="Open, pause or close a window of a hall you are posted to", tag="staff",
+     body=schemas.WindowStatusChange, response=schemas.WindowOut, errors=(404,), secured=True,
+     path_parameters={"code": HALL_CODE, "number": r"^[0-9A-Za-z]{1,8}$"})
+@authenticated(kind="staff", roles=service.WINDOW_ROLES)
+async def set_window_status(request: Request, code: str, number: str):
+    change = parse_body(request, schemas.WindowStatusChange)
+    window = await service.set_window_status(principal=request.ctx.principal, hall_code=code,
+                                             number=number, status=change.status)
+    if window.pop("changed"):
+        await request.app.ctx.broker.publish(f"hall:{code}", {"event": "window.status_changed",
+                                                              "window": window["number"],
+                                                              "status": window["status"]})
+    window.pop("id")
+    return json_response(window)

@@ -1,0 +1,158 @@
+"""ehall serve | migrate | seed | staff create | config"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import os
+import shutil
+import sys
+from functools import partial
+from pathlib import Path
+
+from backend.settings import MissingSecret, Settings, load_settings
+
+__all__ = ["main"]
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except MissingSecret as exc:
+        sys.exit(f"ehall: {exc}")
+
+
+async def _migrate(settings: Settings) -> None:
+    from backend.kit.db import migrate_db
+
+    await migrate_db(settings)
+
+
+async def _seed(settings: Settings, *, only_if_empty: bool) -> dict[str, int] | None:
+    from backend.catalog.loader import catalogue_is_empty, load_catalogue
+    from backend.kit.db import close_db, init_db
+
+    await init_db(settings)
+    try:
+        if only_if_empty and not await catalogue_is_empty():
+            return None
+        return await load_catalogue(settings.resolved_config_dir() / "catalog")
+    finally:
+        await close_db()
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    settings = _settings()
+    asyncio.run(_migrate(settings))
+    print("migrations applied")
+
+
+def cmd_seed(args: argparse.Namespace) -> None:
+    settings = _settings()
+    asyncio.run(_migrate(settings))
+    counts = asyncio.run(_seed(settings, only_if_empty=False))
+    print("catalogue loaded: " + ", ".join(f"{k} {v}" for k, v in (counts or {}).items()))
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    from backend.app import create_app
+
+    settings = _settings()
+    asyncio.run(_migrate(settings))
+    counts = asyncio.run(_seed(settings, only_if_empty=True))
+    if counts:
+        print("catalogue loaded into the empty database: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = Path(settings.var_dir) / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
+    base = f"http://{args.host}:{args.port}"
+    print(f"ehall on {base}\n  API      {base}/api/v1/halls\n  docs     {base}/docs\n"
+          f"  openapi  {base}/docs/openapi.json\n  health   {base}/healthz   ready {base}/readyz\n"
+          f"  database {settings.database_url}   redis {settings.redis_url or '(in-process)'}", flush=True)
+    loader = AppLoader(factory=partial(create_app, settings))
+    app = loader.load()
+    app.prepare(host=args.host, port=args.port, workers=args.workers, access_log=False,
+                single_process=args.workers == 1, motd=False)
+    Sanic.serve(primary=app, app_loader=loader)
+
+
+def cmd_staff_create(args: argparse.Namespace) -> None:
+    from backend.accounts.service import create_staff
+    from backend.kit.auth import STAFF_ROLES, Grant
+    from backend.kit.db import close_db, init_db
+    from backend.kit.errors import AppError
+
+    grants = []
+    for spec in args.role:
+        # role[@hall][/department], e.g. window_clerk@150921 or approver@150900/zjw
+        role, _, scope = spec.partition("@")
+        hall, _, department = scope.partition("/")
+        if role not in STAFF_ROLES:
+            sys.exit(f"ehall: unknown role {role!r}; roles are {', '.join(STAFF_ROLES)}")
+        grants.append(Grant(role=role, hall=hall or None, department=department or None))
+    password = os.environ.get("EHALL_STAFF_PASSWORD") or getpass.getpass("password: ")
+    if len(password) < 10:
+        sys.exit("ehall: the password must have at least 10 characters")
+    settings = _settings()
+
+    async def run() -> int:
+        await _migrate(settings)
+        await init_db(settings)
+        try:
+            staff = await create_staff(username=args.username, password=password,
+                                       display_name=args.display_name or args.username, grants=grants)
+            return staff.id
+        finally:
+            await close_db()
+
+    try:
+        staff_id = asyncio.run(run())
+    except AppError as exc:
+        sys.exit(f"ehall: {exc.code}")
+    print(f"staff {args.username} created (id {staff_id}) with " + ", ".join(args.role))
+
+
+def cmd_config(args: argparse.Namespace) -> None:
+    print(json.dumps(_settings().masked(), ensure_ascii=False, indent=2, default=str))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ehall", description="Ulanqab government-service centre backend")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="migrate, load the catalogue if empty, and serve HTTP")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1,
+                       help="worker processes; more than one needs EHALL_REDIS_URL and PostgreSQL")
+    serve.set_defaults(func=cmd_serve)
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    commands.add_parser("seed", help="(re)load the catalogue from config/catalog").set_defaults(func=cmd_seed)
+    commands.add_parser("config", help="print the effective settings, secrets masked").set_defaults(func=cmd_config)
+    staff = commands.add_parser("staff", help="staff accounts").add_subparsers(dest="staff_command", required=True)
+    create = staff.add_parser("create", help="create a staff account (password from EHALL_STAFF_PASSWORD or a prompt)")
+    create.add_argument("username")
+    create.add_argument("--role", action="append", required=True,
+                        help="role[@hall][/department], repeatable: window_clerk@150921, approver@150900/zjw, admin")
+    create.add_argument("--display-name", default="")
+    create.set_defaults(func=cmd_staff_create)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    if getattr(args, "command", None) == "serve" and args.workers > 1:
+        settings = _settings()
+        if not settings.uses_redis or settings.is_sqlite:
+            sys.exit("ehall: several workers need EHALL_REDIS_URL and a PostgreSQL EHALL_DATABASE_URL "
+                     "(in-process rate limits and SQLite writes do not span processes)")
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""One JSON log line per request (request id, route, status, duration; no personal data) and
+Prometheus metrics, multi-process aware when several workers serve."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from datetime import datetime, timezone
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import REGISTRY, CONTENT_TYPE_LATEST
+
+from backend.kit.pii import redact_text
+
+__all__ = ["configure_logging", "REQUESTS", "LATENCY", "render_metrics", "CONTENT_TYPE_LATEST", "JsonFormatter"]
+
+REQUESTS = Counter("ehall_http_requests_total", "HTTP requests answered", ["method", "route", "status"])
+LATENCY = Histogram("ehall_http_request_duration_seconds", "Time to answer an HTTP request", ["method", "route"],
+                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+
+
+class JsonFormatter(logging.Formatter):
+    """Every line JSON; anything that looks like a phone or ID number is masked even if a caller slipped."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": redact_text(record.getMessage()),
+        }
+        extra = getattr(record, "ehall", None)
+        if isinstance(extra, dict):
+            line.update({k: redact_text(v) if isinstance(v, str) else v for k, v in extra.items()})
+        if record.exc_info:
+            line["exc"] = redact_text(self.formatException(record.exc_info))
+        return json.dumps(line, ensure_ascii=False)
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    for name in ("ehall", "sanic.root", "sanic.error", "tortoise"):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.propagate = False
+        logger.setLevel(level if name.startswith("ehall") or name.startswith("sanic") else logging.WARNING)
+    # Sanic's own access log would print raw URLs; ours replaces it
+    logging.getLogger("sanic.access").disabled = True
+
+
+def render_metrics() -> bytes:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+def elapsed_since(start: float) -> float:
+    return time.perf_counter() - start

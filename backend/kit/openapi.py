@@ -1,0 +1,77 @@
+"""One decorator that documents an endpoint in /docs from its pydantic models: body, query
+parameters, the success response, the problem+json answers it may give, and whether it needs a token."""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from pydantic import BaseModel
+from sanic_ext.extensions.openapi import openapi
+from sanic_ext.extensions.openapi.definitions import Component, Parameter, RequestBody, Response
+
+from backend.kit.errors import PROBLEM_CONTENT_TYPE
+
+__all__ = ["doc", "Problem"]
+
+
+class FieldProblem(BaseModel):
+    field: str
+    code: str
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; `code` is stable, `detail` is in the request's language."""
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str
+    lang: str
+    instance: str
+    request_id: str | None = None
+    errors: list[FieldProblem] | None = None
+
+
+def _query_parameters(model: type[BaseModel]) -> list[Parameter]:
+    schema = model.model_json_schema()
+    required = set(schema.get("required", []))
+    parameters = []
+    for name, prop in schema.get("properties", {}).items():
+        prop = dict(prop)
+        if "anyOf" in prop:  # Optional[X]: document X, the parameter may simply be left out
+            options = [o for o in prop.pop("anyOf") if o.get("type") != "null"]
+            prop.update(options[0] if options else {})
+        description = prop.pop("description", None)
+        prop.pop("title", None)
+        parameters.append(Parameter(name, prop, "query", description=description, required=name in required))
+    return parameters
+
+
+def doc(*, summary: str, tag: str, body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None, response: type[BaseModel] | None = None,
+        status: int = 200, errors: Iterable[int] = (), secured: bool = False,
+        path_parameters: dict[str, str] | None = None, extra_responses: dict[int, str] | None = None):
+    responses: list[Any] = []
+    if response is not None:
+        responses.append(Response({"application/json": Component(response)}, status=status,
+                                  description="OK"))
+    else:
+        responses.append(Response(None, status=status, description="OK"))
+    for extra_status, description in (extra_responses or {}).items():
+        responses.append(Response(None, status=extra_status, description=description))
+    for error_status in sorted(set(errors) | {500} | ({401, 403} if secured else set())
+                               | ({400, 413, 415, 422} if body is not None else set())
+                               | ({422} if query is not None else set())):
+        responses.append(Response({PROBLEM_CONTENT_TYPE: Component(Problem)},
+                                  status=error_status, description="problem+json"))
+    parameters: list[Any] = _query_parameters(query) if query is not None else []
+    for name, pattern in (path_parameters or {}).items():
+        parameters.append(Parameter(name, {"type": "string", "pattern": pattern}, "path", required=True))
+    kwargs: dict[str, Any] = {"summary": summary, "tag": tag, "response": responses}
+    if body is not None:
+        kwargs["body"] = RequestBody({"application/json": Component(body)}, required=True)
+    if parameters:
+        kwargs["parameter"] = parameters
+    if secured:
+        kwargs["secured"] = {"bearer": []}
+    return openapi.definition(**kwargs)

@@ -1,0 +1,173 @@
+"""One real ehall server per test run, on SQLite + in-process broker or on PostgreSQL + Redis.
+
+EHALL_TEST_BACKEND=sqlite (default) or postgres picks the pair. The postgres run makes its own
+database and Redis key prefix and removes both at the end, so runs never see each other's data.
+An unreachable PostgreSQL or Redis fails the run: nothing is skipped.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import secrets
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from redis.asyncio import Redis
+from sanic import Sanic
+
+from backend.app import create_app
+from backend.catalog.loader import load_catalogue
+from backend.kit.db import close_db, init_db, migrate_db
+from backend.settings import Settings
+from tests.fakes.wechat import FakeWechat
+
+BACKEND = os.environ.get("EHALL_TEST_BACKEND", "sqlite")
+PG_ADMIN_URL = os.environ.get("EHALL_TEST_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("EHALL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+RUN_ID = uuid.uuid4().hex[:12]
+
+Sanic.test_mode = True
+
+
+def pytest_report_header(config) -> str:
+    return f"ehall backend: {BACKEND} (run {RUN_ID})"
+
+
+async def delete_redis_prefix(prefix: str) -> None:
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        async for key in redis.scan_iter(match=prefix + "*", count=500):
+            await redis.delete(key)
+    finally:
+        await redis.aclose()
+
+
+@pytest.fixture(scope="session")
+async def base_settings(tmp_path_factory) -> AsyncIterator[dict]:
+    """Settings shared by every app of this run (as keyword overrides of Settings)."""
+    overrides: dict = {
+        "environment": "test",
+        "jwt_secret": secrets.token_urlsafe(32),
+        "pii_keys": "t1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "pii_index_key": secrets.token_urlsafe(32),
+        "var_dir": tmp_path_factory.mktemp("var"),
+        "access_log": True,
+        # every test client is 127.0.0.1: per-address limits are tested on their own (X-Forwarded-For)
+        "otp": {"per_ip_per_hour": 1_000_000, "login_per_ip_per_minute": 1_000_000},
+    }
+    if BACKEND == "postgres":
+        database = f"ehall_test_{RUN_ID}"
+        admin = await asyncpg.connect(PG_ADMIN_URL)
+        await admin.execute(f'CREATE DATABASE "{database}"')
+        await admin.close()
+        prefix = f"ehall-test-{RUN_ID}:"
+        redis = Redis.from_url(REDIS_URL)
+        await redis.ping()
+        await redis.aclose()
+        overrides |= {"database_url": PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + database,
+                      "redis_url": REDIS_URL, "redis_prefix": prefix}
+        try:
+            yield overrides
+        finally:
+            await close_db()
+            admin = await asyncpg.connect(PG_ADMIN_URL)
+            await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            await admin.close()
+            await delete_redis_prefix(prefix)
+    elif BACKEND == "sqlite":
+        overrides |= {"database_url": f"sqlite://{overrides['var_dir']}/ehall.sqlite3", "redis_url": ""}
+        yield overrides
+    else:
+        raise pytest.UsageError(f"EHALL_TEST_BACKEND must be sqlite or postgres, not {BACKEND}")
+
+
+@pytest.fixture(scope="session")
+async def fake_wechat() -> AsyncIterator[FakeWechat]:
+    with FakeWechat(appid="wxtest0000000001", secret="test-wechat-secret") as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+async def settings(base_settings, fake_wechat) -> Settings:
+    return Settings(**base_settings, wechat={
+        "appid": fake_wechat.appid, "secret": fake_wechat.secret, "api_base_url": fake_wechat.base_url})
+
+
+@pytest.fixture(scope="session")
+async def database(settings) -> AsyncIterator[dict[str, int]]:
+    """Migrated from empty by the project's own migrations, then loaded with the real catalogue."""
+    await migrate_db(settings)
+    await init_db(settings)
+    counts = await load_catalogue(settings.resolved_config_dir() / "catalog")
+    yield counts
+    await close_db()
+
+
+@dataclass
+class RunningApp:
+    app: Sanic
+    base_url: str
+    settings: Settings
+
+    def client(self, **kwargs) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.base_url, timeout=30, **kwargs)
+
+
+async def start_server(settings: Settings) -> tuple[RunningApp, Callable[[], Awaitable[None]]]:
+    app = create_app(settings, name=f"ehall_test_{uuid.uuid4().hex[:8]}", manage_database=False)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = await app.create_server(sock=sock, return_asyncio_server=True, access_log=False)
+    await server.startup()
+    await server.before_start()
+    await server.after_start()
+
+    async def stop() -> None:
+        await server.before_stop()
+        server.close()
+        await server.wait_closed()
+        await server.after_stop()
+
+    return RunningApp(app=app, base_url=f"http://127.0.0.1:{port}", settings=settings), stop
+
+
+@pytest.fixture(scope="session")
+async def server(settings, database) -> AsyncIterator[RunningApp]:
+    running, stop = await start_server(settings)
+    try:
+        yield running
+    finally:
+        await stop()
+
+
+@pytest.fixture
+async def client(server) -> AsyncIterator[httpx.AsyncClient]:
+    async with server.client() as http:
+        yield http
+
+
+@pytest.fixture
+async def app_with(settings, database):
+    """Start another real server with some settings changed (e.g. tighter limits); stopped after the test."""
+    stops = []
+
+    async def start(**changes) -> RunningApp:
+        merged = settings.model_copy(update={
+            key: (getattr(settings, key).model_copy(update=value) if isinstance(value, dict) else value)
+            for key, value in changes.items()})
+        running, stop = await start_server(merged)
+        stops.append(stop)
+        return running
+
+    yield start
+    for stop in stops:
+        await stop()

@@ -1,0 +1,43 @@
+import asyncio
+import uuid
+
+import pytest
+from redis.asyncio import Redis
+
+from backend.kit.realtime import MemoryBroker, RedisBroker
+from tests.conftest import REDIS_URL
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def brokers(request):
+    """Two brokers as two workers would have them: the same object in memory, two clients on Redis."""
+    if request.param == "memory":
+        broker = MemoryBroker()
+        yield broker, broker
+        return
+    prefix = f"ehall-test-rt-{uuid.uuid4().hex}:"
+    a, b = Redis.from_url(REDIS_URL), Redis.from_url(REDIS_URL)
+    try:
+        yield RedisBroker(a, prefix), RedisBroker(b, prefix)
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_a_subscriber_receives_what_is_published_on_its_channel_only(brokers):
+    publisher, subscriber = brokers
+    async with subscriber.subscribe("hall:150921") as messages:
+        await asyncio.sleep(0.05)  # let the Redis SUBSCRIBE reach the server
+        await publisher.publish("hall:150902", {"event": "elsewhere"})
+        await publisher.publish("hall:150921", {"event": "window.status_changed", "window": "01"})
+        received = await asyncio.wait_for(anext(messages), timeout=5)
+    assert received == {"channel": "hall:150921", "event": "window.status_changed", "window": "01"}
+
+
+async def test_memory_broker_drops_the_oldest_for_a_subscriber_that_does_not_read():
+    broker = MemoryBroker()
+    async with broker.subscribe("ticket:1") as messages:
+        for n in range(300):
+            await broker.publish("ticket:1", {"n": n})
+        first = await asyncio.wait_for(anext(messages), timeout=1)
+    assert first["n"] == 300 - 256
