@@ -4,7 +4,7 @@ from sanic.response import empty
 
 from backend.accounts import schemas, service
 from backend.kit.auth import authenticated
-from backend.kit.http import json_response, language_of, parse_body
+from backend.kit.http import json_response, language_of, parse_body, path_id
 from backend.kit.openapi import doc
 
 bp = Blueprint("accounts", url_prefix="/api/v1")
@@ -97,9 +97,11 @@ async def lookup_citizen(request: Request):
 
 @bp.get("/staff/citizens/<citizen_id:int>/pii")
 @doc(summary="A citizen's unmasked personal data; every read is written to the audit log", tag="staff",
-     response=schemas.CitizenPii, secured=True, errors=(404,))
+     response=schemas.CitizenPii, secured=True, errors=(404,),
+     path_parameters={"citizen_id": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}})
 @authenticated(kind="staff", roles=service.PII_READ_ROLES)
 async def read_citizen_pii(request: Request, citizen_id: int):
     pii = await service.read_citizen_pii(request.app.ctx.rt, principal=request.ctx.principal,
-                                         citizen_id=citizen_id, request_id=request.ctx.request_id)
+                                         citizen_id=path_id(citizen_id, "citizen_not_found"),
+                                         request_id=request.ctx.request_id)
     return json_response(pii, headers={"Cache-Control": "no-store"})

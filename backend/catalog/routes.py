@@ -3,12 +3,14 @@ from sanic import Blueprint, Request
 
 from backend.catalog import schemas, service
 from backend.kit.auth import authenticated
-from backend.kit.http import etagged_json, json_response, parse_body, parse_query
+from backend.kit.http import etagged_json, json_response, parse_body, parse_query, path_value
 from backend.kit.openapi import doc
 
 bp = Blueprint("catalog", url_prefix="/api/v1")
 
-HALL_CODE = r"^\d{6}(\d{3}(\d{3})?)?$"
+HALL_CODE = {"type": "string", "pattern": r"^\d{6}(\d{3}(\d{3})?)?$"}
+ITEM_CODE = {"type": "string", "pattern": r"^[0-9A-Za-z.-]{1,48}$"}
+WINDOW_NUMBER = {"type": "string", "pattern": r"^[0-9A-Za-z]{1,8}$"}
 NOT_MODIFIED = {304: "Not modified: the client's If-None-Match matches the ETag"}
 
 
@@ -33,6 +35,7 @@ async def list_halls(request: Request):
      response=schemas.HallDetail, errors=(404,), path_parameters={"code": HALL_CODE},
      extra_responses=NOT_MODIFIED)
 async def get_hall(request: Request, code: str):
+    code = path_value(code, HALL_CODE, "hall_not_found")
     return etagged_json(request, await service.get_hall_detail(code), max_age=_max_age(request))
 
 
@@ -56,17 +59,20 @@ async def search_service_items(request: Request):
 @bp.get("/service-items/<code:str>")
 @doc(summary="One service item with its materials, fee and time limits", tag="catalog",
      response=schemas.ServiceItemDetail, errors=(404,), extra_responses=NOT_MODIFIED,
-     path_parameters={"code": r"^[0-9A-Za-z-]{1,48}$"})
+     path_parameters={"code": ITEM_CODE})
 async def get_service_item(request: Request, code: str):
+    code = path_value(code, ITEM_CODE, "service_item_not_found")
     return etagged_json(request, await service.get_service_item(code), max_age=_max_age(request))
 
 
 @bp.patch("/staff/halls/<code:str>/windows/<number:str>")
 @doc(summary="Open, pause or close a window of a hall you are posted to", tag="staff",
      body=schemas.WindowStatusChange, response=schemas.WindowOut, errors=(404,), secured=True,
-     path_parameters={"code": HALL_CODE, "number": r"^[0-9A-Za-z]{1,8}$"})
+     path_parameters={"code": HALL_CODE, "number": WINDOW_NUMBER})
 @authenticated(kind="staff", roles=service.WINDOW_ROLES)
 async def set_window_status(request: Request, code: str, number: str):
+    code = path_value(code, HALL_CODE, "hall_not_found")
+    number = path_value(number, WINDOW_NUMBER, "window_not_found")
     change = parse_body(request, schemas.WindowStatusChange)
     window = await service.set_window_status(principal=request.ctx.principal, hall_code=code,
                                              number=number, status=change.status)

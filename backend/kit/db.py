@@ -42,7 +42,9 @@ def tortoise_config(settings: Settings) -> dict[str, Any]:
 
 
 async def init_db(settings: Settings) -> None:
-    await Tortoise.init(config=tortoise_config(settings))
+    # Global fallback: Sanic runs each connection in its own task, which does not inherit the
+    # context variable Tortoise.init() sets in the startup listener.
+    await Tortoise.init(config=tortoise_config(settings), _enable_global_fallback=True)
 
 
 async def close_db() -> None:

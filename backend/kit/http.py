@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import json
 import logging
 from typing import Any, TypeVar
@@ -23,7 +24,7 @@ from backend.kit.i18n import MessageCatalogue, negotiate_language
 from backend.kit.pii import redact_text
 
 __all__ = ["parse_body", "parse_query", "validate", "problem_response", "error_to_problem", "language_of",
-           "json_response", "etagged_json"]
+           "json_response", "etagged_json", "path_value", "path_id"]
 
 log = logging.getLogger("ehall.errors")
 Model = TypeVar("Model", bound=BaseModel)
@@ -101,6 +102,22 @@ def parse_query(request: Request, model: type[Model]) -> Model:
     """Query parameters as `model`; a parameter given twice keeps the first value."""
     data = {key: values[0] for key, values in request.args.items()}
     return validate(model, data)
+
+
+def path_value(value: str, schema: dict[str, Any], not_found: str) -> str:
+    """Check a path segment against its documented schema; anything else names nothing that exists."""
+
+
+    if not re.fullmatch(schema["pattern"], value):
+        raise AppError(not_found, 404)
+    return value
+
+
+def path_id(value: int, not_found: str) -> int:
+    """Database ids are positive 64-bit integers; a larger number cannot name a row."""
+    if not 0 < value < 2**63:
+        raise AppError(not_found, 404)
+    return value
 
 
 def error_to_problem(exc: BaseException) -> AppError:

@@ -7,6 +7,7 @@ from typing import Any, Iterable
 from pydantic import BaseModel
 from sanic_ext.extensions.openapi import openapi
 from sanic_ext.extensions.openapi.definitions import Component, Parameter, RequestBody, Response
+from sanic_ext.extensions.openapi.types import Schema
 
 from backend.kit.errors import PROBLEM_CONTENT_TYPE
 
@@ -32,6 +33,14 @@ class Problem(BaseModel):
     errors: list[FieldProblem] | None = None
 
 
+_SCHEMA_KEYS = ("type", "format", "pattern", "minimum", "maximum", "minLength", "maxLength", "enum", "default")
+
+
+def _schema(json_schema: dict[str, Any]) -> Schema:
+    """A JSON-schema fragment as sanic-ext's Schema (a plain dict would be documented as an object)."""
+    return Schema(**{key: json_schema[key] for key in _SCHEMA_KEYS if key in json_schema})
+
+
 def _query_parameters(model: type[BaseModel]) -> list[Parameter]:
     schema = model.model_json_schema()
     required = set(schema.get("required", []))
@@ -43,14 +52,15 @@ def _query_parameters(model: type[BaseModel]) -> list[Parameter]:
             prop.update(options[0] if options else {})
         description = prop.pop("description", None)
         prop.pop("title", None)
-        parameters.append(Parameter(name, prop, "query", description=description, required=name in required))
+        parameters.append(Parameter(name, _schema(prop), "query", description=description,
+                                    required=name in required))
     return parameters
 
 
 def doc(*, summary: str, tag: str, body: type[BaseModel] | None = None,
         query: type[BaseModel] | None = None, response: type[BaseModel] | None = None,
         status: int = 200, errors: Iterable[int] = (), secured: bool = False,
-        path_parameters: dict[str, str] | None = None, extra_responses: dict[int, str] | None = None):
+        path_parameters: dict[str, dict[str, Any]] | None = None, extra_responses: dict[int, str] | None = None):
     responses: list[Any] = []
     if response is not None:
         responses.append(Response({"application/json": Component(response)}, status=status,
@@ -65,8 +75,8 @@ def doc(*, summary: str, tag: str, body: type[BaseModel] | None = None,
         responses.append(Response({PROBLEM_CONTENT_TYPE: Component(Problem)},
                                   status=error_status, description="problem+json"))
     parameters: list[Any] = _query_parameters(query) if query is not None else []
-    for name, pattern in (path_parameters or {}).items():
-        parameters.append(Parameter(name, {"type": "string", "pattern": pattern}, "path", required=True))
+    for name, json_schema in (path_parameters or {}).items():
+        parameters.append(Parameter(name, _schema(json_schema), "path", required=True))
     kwargs: dict[str, Any] = {"summary": summary, "tag": tag, "response": responses}
     if body is not None:
         kwargs["body"] = RequestBody({"application/json": Component(body)}, required=True)

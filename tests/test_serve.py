@@ -1,0 +1,170 @@
+"""The quick start as a user runs it: `ehall serve` in its own process (migrate, load the catalogue,
+serve), `ehall staff create`, and schemathesis fuzzing every operation of /docs/openapi.json
+without finding a 5xx."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import sys
+import uuid
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.conftest import BACKEND, PG_ADMIN_URL, REDIS_URL, delete_redis_prefix
+
+EHALL = [sys.executable, "-m", "backend.cli"]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+async def served(tmp_path_factory, fake_wechat):
+    var = tmp_path_factory.mktemp("serve-var")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EHALL_")}
+    env |= {"EHALL_VAR_DIR": str(var), "EHALL_WECHAT__API_BASE_URL": fake_wechat.base_url,
+            "EHALL_WECHAT__APPID": fake_wechat.appid, "EHALL_WECHAT__SECRET": fake_wechat.secret}
+    database = None
+    prefix = f"ehall-test-serve-{uuid.uuid4().hex[:8]}:"
+    if BACKEND == "postgres":
+        database = f"ehall_test_serve_{uuid.uuid4().hex[:8]}"
+        admin = await asyncpg.connect(PG_ADMIN_URL)
+        await admin.execute(f'CREATE DATABASE "{database}"')
+        await admin.close()
+        env |= {"EHALL_DATABASE_URL": PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + database,
+                "EHALL_REDIS_URL": REDIS_URL, "EHALL_REDIS_PREFIX": prefix}
+    else:
+        env |= {"EHALL_DATABASE_URL": f"sqlite://{var}/ehall.sqlite3"}
+    port = _free_port()
+    log_path = var / "server.log"
+    with open(log_path, "wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            *EHALL, "serve", "--port", str(port), env=env, cwd=ROOT, stdout=log, stderr=asyncio.subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=5) as http:
+            for _ in range(120):
+                if process.returncode is not None:
+                    break
+                try:
+                    if (await http.get("/readyz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.25)
+        assert process.returncode is None, log_path.read_text()
+        yield {"base": base, "env": env, "log": log_path}
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                await asyncio.wait_for(process.wait(), timeout=20)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        if database:
+            admin = await asyncpg.connect(PG_ADMIN_URL)
+            await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            await admin.close()
+        await delete_redis_prefix(prefix)
+
+
+async def _run(*args: str, env: dict, stdin: bytes | None = None, timeout: float = 600) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(*args, env=env, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+                                                   stderr=asyncio.subprocess.STDOUT)
+    output, _ = await asyncio.wait_for(process.communicate(stdin), timeout=timeout)
+    return process.returncode, output.decode()
+
+
+async def test_serve_prints_where_everything_is_and_loads_the_catalogue(served):
+    printed = served["log"].read_text()
+    for line in ("/api/v1/halls", "/docs", "/healthz", "catalogue loaded into the empty database"):
+        assert line in printed
+    async with httpx.AsyncClient(base_url=served["base"]) as http:
+        assert (await http.get("/healthz")).json() == {"status": "ok"}
+        ready = (await http.get("/readyz")).json()
+        assert ready["database"] == "ok"
+        assert ready["redis"] == ("ok" if BACKEND == "postgres" else "not configured (in-process)")
+        halls = (await http.get("/api/v1/halls", params={"view": "flat"})).json()["items"]
+        assert len([h for h in halls if h["level"] in ("city", "county")]) == 12
+        docs = await http.get("/docs")
+        assert docs.status_code == 200 and "html" in docs.headers["content-type"]
+        metrics = await http.get("/metrics")
+        assert 'ehall_http_requests_total{method="GET",route="api/v1/halls",status="200"}' in metrics.text \
+            or 'route="/api/v1/halls"' in metrics.text
+
+
+async def test_the_openapi_document_describes_every_route_with_schemas(served):
+    async with httpx.AsyncClient(base_url=served["base"]) as http:
+        document = (await http.get("/docs/openapi.json")).json()
+    paths = document["paths"]
+    expected = {
+        "/api/v1/halls": ["get"], "/api/v1/halls/{code}": ["get"], "/api/v1/departments": ["get"],
+        "/api/v1/service-items": ["get"], "/api/v1/service-items/{code}": ["get"],
+        "/api/v1/auth/sms-code": ["post"], "/api/v1/auth/login": ["post"], "/api/v1/auth/refresh": ["post"],
+        "/api/v1/auth/logout": ["post"], "/api/v1/me": ["get", "patch"], "/api/v1/staff/login": ["post"],
+        "/mp/v1/auth/login": ["post"], "/mp/v1/auth/phone": ["post"], "/healthz": ["get"], "/readyz": ["get"],
+    }
+    for path, methods in expected.items():
+        for method in methods:
+            operation = paths[path][method]
+            assert operation["summary"], (path, method)
+            assert operation["responses"], (path, method)
+            if method in ("post", "patch"):
+                assert "application/json" in operation["requestBody"]["content"], (path, method)
+    schemas = document["components"]["schemas"]
+    assert {"Problem", "TokenPair", "HallDetail", "ServiceItemPage", "ProfilePatch"} <= set(schemas)
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+async def test_staff_create_from_the_command_line(served):
+    env = {**served["env"], "EHALL_STAFF_PASSWORD": "a long enough password"}
+    code, output = await _run(*EHALL, "staff", "create", "clerk-cli", "--role", "window_clerk@150921", env=env)
+    assert code == 0, output
+    async with httpx.AsyncClient(base_url=served["base"]) as http:
+        login = await http.post("/api/v1/staff/login",
+                                json={"username": "clerk-cli", "password": "a long enough password"})
+    assert login.status_code == 200
+    again, output = await _run(*EHALL, "staff", "create", "clerk-cli", "--role", "admin", env=env)
+    assert again != 0 and "staff_username_taken" in output
+    bad_role, output = await _run(*EHALL, "staff", "create", "x", "--role", "janitor", env=env)
+    assert bad_role != 0 and "unknown role" in output
+
+
+async def test_config_prints_the_settings_with_secrets_masked(served):
+    env = {**served["env"], "EHALL_JWT_SECRET": "this-secret-must-not-be-printed"}
+    code, output = await _run(*EHALL, "config", env=env)
+    assert code == 0, output
+    printed = json.loads(output)
+    assert printed["jwt_secret"] == "********"
+    assert printed["wechat"]["secret"] == "********"
+    assert "this-secret-must-not-be-printed" not in output
+
+
+async def test_schemathesis_finds_no_server_error(served):
+    env = {**served["env"], "EHALL_STAFF_PASSWORD": "fuzzing password 1"}
+    await _run(*EHALL, "staff", "create", "fuzz-admin", "--role", "supervisor@150900", "--role",
+               "window_clerk@150900", env=env)
+    async with httpx.AsyncClient(base_url=served["base"]) as http:
+        token = (await http.post("/api/v1/staff/login", json={"username": "fuzz-admin",
+                                                              "password": "fuzzing password 1"})).json()
+    code, output = await _run(
+        sys.executable, "-m", "schemathesis.cli", "run", f"{served['base']}/docs/openapi.json",
+        "--checks", "not_a_server_error", "--max-examples", os.environ.get("EHALL_FUZZ_EXAMPLES", "40"),
+        "--seed", "20261126", "--phases", "examples,coverage,fuzzing",
+        "-H", f"Authorization: Bearer {token['access_token']}", env=served["env"], timeout=1200)
+    assert code == 0, output[-6000:]
+    assert re.search(r"\d+ passed", output) or "No issues found" in output, output[-3000:]
+    logged = served["log"].read_text()
+    assert "unhandled error" not in logged, logged[-6000:]
