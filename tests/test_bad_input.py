@@ -72,3 +72,15 @@ class TestNothingHalfWritten:
         assert response.status_code == 422
         me = (await client.get("/api/v1/me", headers=bearer(tokens))).json()
         assert me["name"] == "乌**" and me["preferred_language"] == "zh"
+
+
+class TestControlCharacters:
+    async def test_a_nul_byte_in_a_query_is_a_422_on_every_backend(self, client):
+        response = await client.get("/api/v1/service-items", params={"q": "社保\x00"})
+        problem = _is_problem(response, 422, "validation_failed")
+        assert problem["errors"][0]["field"] == "q"
+
+    async def test_a_nul_byte_in_a_body(self, client, capsys):
+        tokens = await login_citizen(client, capsys)
+        response = await client.patch("/api/v1/me", headers=bearer(tokens), json={"name": "巴\x00特尔"})
+        _is_problem(response, 422, "validation_failed")

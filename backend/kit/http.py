@@ -76,7 +76,27 @@ def _field_errors(exc: ValidationError) -> list[FieldError]:
     return errors
 
 
+# C0 control characters other than tab and newlines: PostgreSQL refuses NUL in text, and nothing a
+# person types contains the others
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _control_character_errors(data: Any, path: str = "") -> list[FieldError]:
+    if isinstance(data, str):
+        return [FieldError(field=path or "$", code="field.format")] if _CONTROL.search(data) else []
+    if isinstance(data, dict):
+        return [e for key, value in data.items()
+                for e in _control_character_errors(key, path) + _control_character_errors(
+                    value, f"{path}.{key}" if path else str(key))]
+    if isinstance(data, list):
+        return [e for i, value in enumerate(data) for e in _control_character_errors(value, f"{path}.{i}")]
+    return []
+
+
 def validate(model: type[Model], data: Any) -> Model:
+    errors = _control_character_errors(data)
+    if errors:
+        raise AppError("validation_failed", 422, errors=errors)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
