@@ -87,6 +87,7 @@ def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool
     async def stop(app: Sanic) -> None:
         rt: Runtime = app.ctx.rt
         await rt.broker.close()
+        await rt.wechat.close()
         if rt.redis is not None:
             await rt.redis.aclose()
         if manage_database:
