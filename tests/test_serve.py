@@ -50,7 +50,7 @@ async def served(tmp_path_factory, fake_wechat):
     log_path = var / "server.log"
     with open(log_path, "wb") as log:
         process = await asyncio.create_subprocess_exec(
-            *EHALL, "serve", "--port", str(port), env=env, cwd=ROOT, stdout=log, stderr=asyncio.subprocess.STDOUT)
+            *EHALL, "serve", "--port", str(port), "--workers", "2" if BACKEND == "postgres" else "1", env=env, cwd=ROOT, stdout=log, stderr=asyncio.subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=5) as http:

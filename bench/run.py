@@ -1,0 +1,422 @@
+"""Load scenarios against a real `ehall serve`, next to a bare Sanic endpoint measured in the same run.
+
+    .venv/bin/python bench/run.py [--backend sqlite|postgres] [--seconds 10] [--concurrency 32]
+
+Starts bench/bare_app.py and `python -m backend.cli serve` (one worker) on free loopback ports, runs
+each scenario for --seconds with --concurrency workers (one keep-alive httpx client each), prints a
+table, and stops everything it started. The postgres backend makes a throwaway database and Redis key
+prefix and removes both at the end. Figures only: nothing here is asserted.
+
+The load generator runs on the same machine as the servers and competes with them for its cores.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import itertools
+import os
+import platform
+import random
+import secrets
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+STAFF_USERNAME = "bench-admin"
+SEARCH_WORD = "营业执照"
+CITY_HALL = "150900"
+WARMUP_SECONDS = 1.0
+MAX_REQUESTS_PER_SCENARIO = 2_000_000
+REQUEST_TIMEOUT = 30.0
+STARTUP_TIMEOUT = 90.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+Send = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
+
+
+@dataclass
+class Scenario:
+    name: str
+    base: str
+    send: Send
+    expect: int = 200
+    catalogue: bool = False
+
+
+@dataclass
+class Tally:
+    latencies: list[float] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+    unexpected: Counter = field(default_factory=Counter)
+    sample_body: bytes = b""
+
+    @property
+    def errors(self) -> int:
+        return sum(self.unexpected.values())
+
+
+@dataclass
+class Result:
+    name: str
+    tally: Tally
+    elapsed: float
+    server_cpu: float  # CPU seconds over the measured run
+    datastore_cpu: float
+    generator_cpu: float
+    catalogue: bool
+
+    @property
+    def requests(self) -> int:
+        return len(self.tally.latencies)
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.elapsed if self.elapsed else 0.0
+
+    def per_request_ms(self, cpu_seconds: float) -> float:
+        return cpu_seconds * 1000 / self.requests if self.requests else float("nan")
+
+
+# --- processes --------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _stat_fields(pid: int | str) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
+def _cpu_of(fields: list[str]) -> float:
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS if fields else 0.0  # utime + stime
+
+
+def process_tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process and all its descendants (`ehall serve` runs its worker in a child process)."""
+    parents = {int(e.name): int(f[1]) for e in Path("/proc").iterdir() if e.name.isdigit()
+               for f in [_stat_fields(e.name)] if f}
+    tree, grown = {pid}, True
+    while grown:
+        children = {child for child, parent in parents.items() if parent in tree} - tree
+        tree |= children
+        grown = bool(children)
+    return sum(_cpu_of(_stat_fields(member)) for member in tree)
+
+
+def datastore_cpu_seconds() -> float:
+    """CPU of every local postgres and redis-server process (the whole machine's, not only ours)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                name = (entry / "comm").read_text().strip()
+            except OSError:
+                continue
+            if name.startswith("postgres") or name.startswith("redis-server"):
+                total += _cpu_of(_stat_fields(entry.name))
+    return total
+
+
+async def start_server(args: list[str], *, env: dict[str, str], log_path: Path,
+                       ready_url: str) -> asyncio.subprocess.Process:
+    with open(log_path, "wb") as log:
+        process = await asyncio.create_subprocess_exec(*args, env=env, cwd=ROOT, stdout=log,
+                                                       stderr=asyncio.subprocess.STDOUT)
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    async with httpx.AsyncClient(timeout=5) as http:
+        while time.monotonic() < deadline and process.returncode is None:
+            try:
+                if (await http.get(ready_url)).status_code == 200:
+                    return process
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.25)
+    await stop_server(process)
+    raise RuntimeError(f"{args[1:3]} did not become ready; see {log_path}:\n{log_path.read_text()[-3000:]}")
+
+
+async def stop_server(process: asyncio.subprocess.Process | None) -> None:
+    if process is None or process.returncode is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        await asyncio.wait_for(process.wait(), timeout=20)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+
+
+async def run_command(*args: str, env: dict[str, str], timeout: float = 120) -> str:
+    process = await asyncio.create_subprocess_exec(*args, env=env, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+                                                   stderr=asyncio.subprocess.STDOUT)
+    try:
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=timeout)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    if process.returncode:
+        raise RuntimeError(f"{' '.join(args[1:])} failed:\n{output.decode()}")
+    return output.decode()
+
+
+async def create_database(name: str) -> None:
+    import asyncpg
+
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+
+
+async def drop_database(name: str) -> None:
+    import asyncpg
+
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def delete_redis_prefix(prefix: str) -> int:
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(REDIS_URL)
+    deleted = 0
+    try:
+        async for key in redis.scan_iter(match=prefix + "*", count=1000):
+            deleted += await redis.delete(key)
+    finally:
+        await redis.aclose()
+    return deleted
+
+
+# --- load -------------------------------------------------------------------------------------
+
+async def drive(scenario: Scenario, *, seconds: float, concurrency: int, tally: Tally | None) -> float:
+    """Send requests from `concurrency` workers until `seconds` have passed (or the request cap is hit);
+    returns the elapsed time. With no tally the run is a warm-up and nothing is recorded."""
+    started = time.perf_counter()
+    deadline = started + seconds
+    sent = itertools.count()
+
+    async def worker() -> None:
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        async with httpx.AsyncClient(base_url=scenario.base, timeout=REQUEST_TIMEOUT, limits=limits) as client:
+            while time.perf_counter() < deadline and next(sent) < MAX_REQUESTS_PER_SCENARIO:
+                begun = time.perf_counter()
+                try:
+                    response = await scenario.send(client)
+                except httpx.HTTPError as exc:
+                    if tally is not None:
+                        tally.latencies.append(time.perf_counter() - begun)
+                        tally.unexpected[type(exc).__name__] += 1
+                    continue
+                if tally is None:
+                    continue
+                tally.latencies.append(time.perf_counter() - begun)
+                if response.status_code != scenario.expect:
+                    tally.unexpected[response.status_code] += 1
+                elif scenario.catalogue:
+                    tally.sizes.append(len(response.content))
+                    if not tally.sample_body:
+                        tally.sample_body = response.content
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started
+
+
+async def measure(scenario: Scenario, *, seconds: float, concurrency: int, server_pid: int) -> Result:
+    await drive(scenario, seconds=WARMUP_SECONDS, concurrency=concurrency, tally=None)
+    tally = Tally()
+    server_before, store_before, generator_before = (
+        process_tree_cpu_seconds(server_pid), datastore_cpu_seconds(), time.process_time())
+    elapsed = await drive(scenario, seconds=seconds, concurrency=concurrency, tally=tally)
+    return Result(
+        name=scenario.name, tally=tally, elapsed=elapsed, catalogue=scenario.catalogue,
+        server_cpu=process_tree_cpu_seconds(server_pid) - server_before,
+        datastore_cpu=datastore_cpu_seconds() - store_before,
+        generator_cpu=time.process_time() - generator_before)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))]
+
+
+def random_phones() -> Callable[[], str]:
+    """Distinct mainland mobile numbers for one run: a random start, then counting."""
+    prefix = f"1{random.choice('3456789')}"
+    counter = itertools.count(random.randrange(10**8))
+    return lambda: f"{prefix}{next(counter) % 10**9:09d}"
+
+
+def build_scenarios(bare: str, ehall: str, *, etag: str, password: str) -> list[Scenario]:
+    next_phone = random_phones()
+    hall_items = {"hall": CITY_HALL, "page_size": 50}
+    return [
+        Scenario("bare GET /hello", bare, lambda c: c.get("/hello")),
+        Scenario("GET /healthz", ehall, lambda c: c.get("/healthz")),
+        Scenario("GET /api/v1/halls (tree)", ehall, lambda c: c.get("/api/v1/halls"), catalogue=True),
+        Scenario(f"GET /api/v1/halls/{CITY_HALL}", ehall, lambda c: c.get(f"/api/v1/halls/{CITY_HALL}"),
+                 catalogue=True),
+        Scenario(f"GET service-items?q={SEARCH_WORD}", ehall,
+                 lambda c: c.get("/api/v1/service-items", params={"q": SEARCH_WORD}), catalogue=True),
+        Scenario(f"GET service-items?hall={CITY_HALL}&page_size=50", ehall,
+                 lambda c: c.get("/api/v1/service-items", params=hall_items), catalogue=True),
+        Scenario("  same, If-None-Match -> 304", ehall,
+                 lambda c: c.get("/api/v1/service-items", params=hall_items, headers={"If-None-Match": etag}),
+                 expect=304),
+        Scenario("POST /api/v1/auth/sms-code", ehall,
+                 lambda c: c.post("/api/v1/auth/sms-code", json={"phone": next_phone()}), expect=202),
+        Scenario("POST /api/v1/staff/login (argon2id)", ehall,
+                 lambda c: c.post("/api/v1/staff/login", json={"username": STAFF_USERNAME, "password": password})),
+        Scenario("bare GET /hello (again, drift check)", bare, lambda c: c.get("/hello")),
+    ]
+
+
+# --- report -----------------------------------------------------------------------------------
+
+def print_table(results: list[Result]) -> None:
+    baseline = results[0].rate or 1.0
+    header = (f"{'scenario':<44} {'requests':>8} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
+              f"{'errors':>6} {'vs bare':>7} {'srv cpu':>7} {'db cpu':>6} {'gen cpu':>7}")
+    print(header)
+    print(f"{'':<44} {'':>8} {'':>7} {'':>7} {'':>7} {'':>7} {'':>6} {'req/s':>7} {'ms/req':>7} {'ms/req':>6} "
+          f"{'% core':>7}")
+    print("-" * len(header))
+    for r in results:
+        lat = [v * 1000 for v in r.tally.latencies]
+        print(f"{r.name:<44} {r.requests:>8} {r.rate:>7.0f} {percentile(lat, .50):>7.1f} "
+              f"{percentile(lat, .95):>7.1f} {percentile(lat, .99):>7.1f} {r.tally.errors:>6} "
+              f"{r.rate / baseline:>7.3f} {r.per_request_ms(r.server_cpu):>7.2f} "
+              f"{r.per_request_ms(r.datastore_cpu):>6.2f} {r.generator_cpu / r.elapsed:>7.0%}")
+    print("\nsrv cpu: CPU time of the server under test (process and children) per request; db cpu: CPU time "
+          "of every local postgres and redis-server process per request; gen cpu: this load generator's share "
+          f"of one core. The machine has {os.cpu_count()} cores in all.")
+    for r in results:
+        if r.tally.unexpected:
+            print(f"unexpected answers in {r.name.strip()}: "
+                  + ", ".join(f"{k}: {v}" for k, v in r.tally.unexpected.items()))
+
+    print(f"\n{'catalogue response body':<46} {'p50 bytes':>10} {'gzip -6 bytes':>14}")
+    for r in results:
+        if r.catalogue and r.tally.sizes:
+            print(f"{r.name:<46} {percentile(r.tally.sizes, .50):>10.0f} "
+                  f"{len(gzip.compress(r.tally.sample_body, 6)):>14}")
+    print("(ehall does not compress responses; the gzip column is what one sample body would be.)")
+
+
+# --- main -------------------------------------------------------------------------------------
+
+async def bench(backend: str, seconds: float, concurrency: int, *, keep_logs: bool) -> None:
+    var_dir = Path(tempfile.mkdtemp(prefix="ehall-bench-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EHALL_")}
+    password = "bench password " + secrets.token_hex(8)
+    env |= {
+        "EHALL_VAR_DIR": str(var_dir),
+        # every request comes from 127.0.0.1: lift the per-address and per-phone limits for the OTP scenario
+        "EHALL_OTP__PER_IP_PER_HOUR": "1000000000",
+        "EHALL_OTP__PER_PHONE_PER_MINUTE": "1000000",
+        "EHALL_OTP__PER_PHONE_PER_HOUR": "1000000",
+        "EHALL_OTP__PER_PHONE_PER_DAY": "1000000",
+        "EHALL_OTP__LOGIN_PER_IP_PER_MINUTE": "1000000000",
+    }
+    database = prefix = None
+    if backend == "postgres":
+        database = f"ehall_bench_{secrets.token_hex(4)}"
+        prefix = f"ehall-bench-{secrets.token_hex(4)}:"
+        env |= {"EHALL_DATABASE_URL": PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + database,
+                "EHALL_REDIS_URL": REDIS_URL, "EHALL_REDIS_PREFIX": prefix}
+    else:
+        env |= {"EHALL_DATABASE_URL": f"sqlite://{var_dir}/ehall.sqlite3"}
+
+    print(f"ehall bench  {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}  backend={backend}  "
+          f"seconds={seconds:g} per scenario (+{WARMUP_SECONDS:g} s warm-up)  concurrency={concurrency}")
+    print(f"machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
+          f"load average {os.getloadavg()[0]:.2f}")
+    print("NOTE: the load generator (this process) runs on the same machine as the servers and competes "
+          "with them for the same cores; absolute figures are lower bounds, compare rows with each other.")
+    print(f"server logs and SMS console output: {var_dir} ({'kept' if keep_logs else 'removed at the end'})\n",
+          flush=True)
+
+    bare = ehall = None
+    try:
+        if database:
+            await create_database(database)
+        bare_port, ehall_port = free_port(), free_port()
+        bare = await start_server([sys.executable, str(ROOT / "bench" / "bare_app.py"), "--port", str(bare_port)],
+                                  env=env, log_path=var_dir / "bare.log",
+                                  ready_url=f"http://127.0.0.1:{bare_port}/hello")
+        ehall = await start_server([sys.executable, "-m", "backend.cli", "serve", "--port", str(ehall_port)],
+                                   env=env, log_path=var_dir / "ehall.log",
+                                   ready_url=f"http://127.0.0.1:{ehall_port}/readyz")
+        await run_command(sys.executable, "-m", "backend.cli", "staff", "create", STAFF_USERNAME, "--role", "admin",
+                          env=env | {"EHALL_STAFF_PASSWORD": password})
+        bare_base, ehall_base = f"http://127.0.0.1:{bare_port}", f"http://127.0.0.1:{ehall_port}"
+        async with httpx.AsyncClient(base_url=ehall_base) as http:
+            first = await http.get("/api/v1/service-items", params={"hall": CITY_HALL, "page_size": 50})
+            first.raise_for_status()
+            etag = first.headers["etag"]
+
+        results = []
+        for scenario in build_scenarios(bare_base, ehall_base, etag=etag, password=password):
+            pid = (bare if scenario.base == bare_base else ehall).pid
+            result = await measure(scenario, seconds=seconds, concurrency=concurrency, server_pid=pid)
+            results.append(result)
+            print(f"  measured {scenario.name.strip()}: {result.requests} requests", file=sys.stderr, flush=True)
+        print()
+        print_table(results)
+        log = (var_dir / "ehall.log").read_text(errors="replace")
+        error_lines = log.count('"level": "error"')
+        print(f"\nehall log: {log.count('[SMS to ')} SMS printed, {log.count('unhandled error')} unhandled errors, "
+              f"{error_lines} error lines")
+        print(f"load average after the run: {os.getloadavg()[0]:.2f}")
+    finally:
+        await stop_server(ehall)
+        await stop_server(bare)
+        if database:
+            await drop_database(database)
+        if prefix:
+            await delete_redis_prefix(prefix)
+        if not keep_logs:
+            shutil.rmtree(var_dir, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per scenario (1-120)")
+    parser.add_argument("--concurrency", type=int, default=32, help="concurrent workers (1-256)")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the temporary directory with the server logs")
+    args = parser.parse_args()
+    if not 1 <= args.seconds <= 120 or not 1 <= args.concurrency <= 256:
+        parser.error("--seconds must be within 1-120 and --concurrency within 1-256")
+    asyncio.run(bench(args.backend, args.seconds, args.concurrency, keep_logs=args.keep_logs))
+
+
+if __name__ == "__main__":
+    main()
