@@ -22,7 +22,7 @@ from backend.kit.audit import record_audit
 from backend.kit.auth import STAFF_ROLES, Grant, Principal, issue_access_token
 from backend.kit.errors import AppError
 from backend.kit.pii import mask_id_number, mask_name, mask_phone
-from backend.kit.ratelimit import Window, enforce
+from backend.kit.ratelimit import Window, enforce, refuse_if_exhausted
 from backend.runtime import Runtime
 
 __all__ = [
@@ -325,9 +325,12 @@ async def create_staff(*, username: str, password: str, display_name: str = "",
 async def login_staff(rt: Runtime, *, username: str, password: str, client_ip: str) -> dict[str, Any]:
     failures = f"staff-login:{_sha256(username.lower())}"
     limit = [Window(rt.settings.staff.login_failures_per_15_minutes, 900)]
+    # once a username has had too many failures even the right password waits: otherwise a guesser
+    # would still learn which guess was right
+    await refuse_if_exhausted(rt.limiter, failures, limit)
     staff = await StaffUser.get_or_none(username=username)
     if not await verify_password(staff.password_hash if staff else None, password):
-        await enforce(rt.limiter, failures, limit)   # counts the failure; refuses once over the limit
+        await rt.limiter.hit(failures, limit)
         raise AppError("login_failed", 401)
     if not staff.active:
         raise AppError("account_disabled", 403)

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 
 from backend.kit.errors import AppError
 
-__all__ = ["Window", "RateLimiter", "RedisRateLimiter", "MemoryRateLimiter", "enforce"]
+__all__ = ["Window", "RateLimiter", "RedisRateLimiter", "MemoryRateLimiter", "enforce", "refuse_if_exhausted"]
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,11 @@ class RateLimiter(Protocol):
     async def hit(self, key: str, windows: list[Window]) -> float:
         """Count a hit if all windows allow it and return 0; else return seconds until it would be allowed."""
 
+    async def wait_time(self, key: str, windows: list[Window]) -> float:
+        """Seconds until a hit would be allowed (0: now), counting nothing."""
 
-_HIT_SCRIPT = """
+
+_CHECK = """
 for i = 1, #KEYS do
   local count = tonumber(redis.call('GET', KEYS[i]) or '0')
   if count >= tonumber(ARGV[2 * i - 1]) then
@@ -40,6 +43,8 @@ for i = 1, #KEYS do
     return ttl
   end
 end
+"""
+_HIT_SCRIPT = _CHECK + """
 for i = 1, #KEYS do
   if redis.call('INCR', KEYS[i]) == 1 then
     redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[2 * i]))
@@ -47,21 +52,29 @@ for i = 1, #KEYS do
 end
 return 0
 """
+_WAIT_SCRIPT = _CHECK + "return 0"
 
 
 class RedisRateLimiter:
     def __init__(self, redis: Redis, prefix: str):
         self._redis = redis
         self._prefix = prefix + "rl:"
-        self._script = redis.register_script(_HIT_SCRIPT)
+        self._hit = redis.register_script(_HIT_SCRIPT)
+        self._wait = redis.register_script(_WAIT_SCRIPT)
 
-    async def hit(self, key: str, windows: list[Window]) -> float:
-        keys = [f"{self._prefix}{key}:{w.seconds}" for w in windows]
+    def _keys_and_args(self, key: str, windows: list[Window]) -> tuple[list[str], list[int]]:
         args: list[int] = []
         for w in windows:
             args += [w.limit, w.seconds * 1000]
-        wait_ms = await self._script(keys=keys, args=args)
-        return int(wait_ms) / 1000
+        return [f"{self._prefix}{key}:{w.seconds}" for w in windows], args
+
+    async def hit(self, key: str, windows: list[Window]) -> float:
+        keys, args = self._keys_and_args(key, windows)
+        return int(await self._hit(keys=keys, args=args)) / 1000
+
+    async def wait_time(self, key: str, windows: list[Window]) -> float:
+        keys, args = self._keys_and_args(key, windows)
+        return int(await self._wait(keys=keys, args=args)) / 1000
 
 
 class MemoryRateLimiter:
@@ -69,16 +82,25 @@ class MemoryRateLimiter:
         self._windows: dict[str, tuple[int, float]] = {}   # key -> (count, expires at, monotonic)
         self._lock = asyncio.Lock()
 
+    def _wait(self, key: str, windows: list[Window], now: float) -> float:
+        for window in windows:
+            count, expires = self._windows.get(f"{key}:{window.seconds}", (0, now))
+            if expires > now and count >= window.limit:
+                return expires - now
+        return 0.0
+
+    async def wait_time(self, key: str, windows: list[Window]) -> float:
+        return self._wait(key, windows, time.monotonic())
+
     async def hit(self, key: str, windows: list[Window]) -> float:
         async with self._lock:
             now = time.monotonic()
             if len(self._windows) > 100_000:
                 self._windows = {k: v for k, v in self._windows.items() if v[1] > now}
+            wait = self._wait(key, windows, now)
+            if wait > 0:
+                return wait
             keys = [f"{key}:{w.seconds}" for w in windows]
-            for window_key, window in zip(keys, windows):
-                count, expires = self._windows.get(window_key, (0, now))
-                if expires > now and count >= window.limit:
-                    return expires - now
             for window_key, window in zip(keys, windows):
                 count, expires = self._windows.get(window_key, (0, now))
                 if expires <= now:
@@ -88,10 +110,18 @@ class MemoryRateLimiter:
             return 0.0
 
 
-async def enforce(limiter: RateLimiter, key: str, windows: list[Window]) -> None:
-    """Count a hit or raise 429 with Retry-After (whole seconds, rounded up)."""
-    wait = await limiter.hit(key, windows)
+def _refuse(wait: float) -> None:
     if wait > 0:
         retry_after = max(1, math.ceil(wait))
         raise AppError("rate_limited", 429, headers={"Retry-After": str(retry_after)},
                        retry_after=retry_after)
+
+
+async def enforce(limiter: RateLimiter, key: str, windows: list[Window]) -> None:
+    """Count a hit or raise 429 with Retry-After (whole seconds, rounded up)."""
+    _refuse(await limiter.hit(key, windows))
+
+
+async def refuse_if_exhausted(limiter: RateLimiter, key: str, windows: list[Window]) -> None:
+    """Raise 429 if `key` has no room left, without counting (for limits on failures only)."""
+    _refuse(await limiter.wait_time(key, windows))

@@ -29,7 +29,10 @@ class TestLogin:
             failures = [(await http.post("/api/v1/staff/login",
                                          json={"username": tokens["username"], "password": "bad"})).status_code
                         for _ in range(4)]
+            right_password = await http.post("/api/v1/staff/login",
+                                             json={"username": tokens["username"], "password": "correct horse battery"})
         assert failures == [401, 401, 401, 429]
+        assert right_password.status_code == 429
 
 
 class TestHallScope:

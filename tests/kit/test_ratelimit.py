@@ -52,3 +52,11 @@ class TestWindows:
         assert refused.value.status == 429
         assert refused.value.code == "rate_limited"
         assert 1 <= int(refused.value.headers["Retry-After"]) <= 60
+
+
+async def test_wait_time_counts_nothing(limiter):
+    windows = [Window(1, 60)]
+    assert await limiter.wait_time("k", windows) == 0
+    assert await limiter.wait_time("k", windows) == 0
+    assert await limiter.hit("k", windows) == 0
+    assert 0 < await limiter.wait_time("k", windows) <= 60
