@@ -76,8 +76,16 @@ class RedisBroker:
 
     @asynccontextmanager
     async def subscribe(self, *channels: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        pubsub = self._redis.pubsub()
         await pubsub.subscribe(*(self._prefix + c for c in channels))
+        # wait for Redis to confirm every channel, so a publish right after subscribe() is not missed
+        confirmed = 0
+        while confirmed < len(set(channels)):
+            message = await pubsub.get_message(timeout=5)
+            if message is None:
+                await pubsub.aclose()
+                raise TimeoutError("redis did not confirm the subscription")
+            confirmed += message["type"] == "subscribe"
         try:
             yield self._listen(pubsub)
         finally:

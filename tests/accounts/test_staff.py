@@ -90,7 +90,6 @@ class TestHallScope:
         import asyncio
 
         async with server.app.ctx.broker.subscribe("hall:150929") as messages:
-            await asyncio.sleep(0.05)
             await client.patch(f"/api/v1/staff/halls/150929/windows/{number}", headers=bearer(clerk),
                                json={"status": "open"})
             message = await asyncio.wait_for(anext(messages), timeout=5)

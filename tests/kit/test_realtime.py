@@ -27,7 +27,6 @@ async def brokers(request):
 async def test_a_subscriber_receives_what_is_published_on_its_channel_only(brokers):
     publisher, subscriber = brokers
     async with subscriber.subscribe("hall:150921") as messages:
-        await asyncio.sleep(0.05)  # let the Redis SUBSCRIBE reach the server
         await publisher.publish("hall:150902", {"event": "elsewhere"})
         await publisher.publish("hall:150921", {"event": "window.status_changed", "window": "01"})
         received = await asyncio.wait_for(anext(messages), timeout=5)
