@@ -118,6 +118,13 @@ def cmd_staff_create(args: argparse.Namespace) -> None:
     print(f"staff {args.username} created (id {staff_id}) with " + ", ".join(args.role))
 
 
+def cmd_makemigrations(args: argparse.Namespace) -> None:
+    from tortoise.cli.cli import run_cli_async
+
+    argv = ["-c", "backend.kit.db.TORTOISE_ORM", "makemigrations", "ehall"]
+    sys.exit(asyncio.run(run_cli_async(argv + (["-n", args.name] if args.name else []))))
+
+
 def cmd_config(args: argparse.Namespace) -> None:
     print(json.dumps(_settings().masked(), ensure_ascii=False, indent=2, default=str))
 
@@ -133,6 +140,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
     commands.add_parser("seed", help="(re)load the catalogue from config/catalog").set_defaults(func=cmd_seed)
+    make = commands.add_parser("makemigrations", help="write a migration for model changes (developers)")
+    make.add_argument("-n", "--name", default="")
+    make.set_defaults(func=cmd_makemigrations)
     commands.add_parser("config", help="print the effective settings, secrets masked").set_defaults(func=cmd_config)
     staff = commands.add_parser("staff", help="staff accounts").add_subparsers(dest="staff_command", required=True)
     create = staff.add_parser("create", help="create a staff account (password from EHALL_STAFF_PASSWORD or a prompt)")

@@ -41,6 +41,15 @@ def tortoise_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+def __getattr__(name: str) -> Any:
+    # `tortoise -c backend.kit.db.TORTOISE_ORM ...` (what `ehall makemigrations` runs) reads this
+    if name == "TORTOISE_ORM":
+        from backend.settings import load_settings
+
+        return tortoise_config(load_settings())
+    raise AttributeError(name)
+
+
 async def init_db(settings: Settings) -> None:
     # Global fallback: Sanic runs each connection in its own task, which does not inherit the
     # context variable Tortoise.init() sets in the startup listener.
