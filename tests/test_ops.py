@@ -32,3 +32,21 @@ async def test_every_response_carries_a_request_id_and_a_good_one_is_kept(client
     assert response.headers["x-request-id"] == "abc12345-from-the-app"
     junk = await client.get("/healthz", headers={"X-Request-Id": "x" * 200})
     assert len(junk.headers["x-request-id"]) == 32
+
+
+async def test_the_openapi_document_has_every_route_and_every_operation_has_a_summary(client, server):
+    document = (await client.get("/docs/openapi.json")).json()
+    documented = {(path, method.upper()) for path, item in document["paths"].items() for method in item}
+    for route in server.app.router.routes:
+        if route.path.startswith("docs"):
+            continue
+        path = "/" + route.path
+        for param in route.params.values():
+            path = path.replace(f"<{param.name}:{param.label}>", "{" + param.name + "}")
+        for method in route.methods - {"HEAD", "OPTIONS"}:
+            assert (path, method) in documented, (path, method)
+            operation = document["paths"][path][method.lower()]
+            assert operation.get("summary"), (path, method)
+            assert "500" in operation["responses"], (path, method)
+            if "requestBody" in operation:
+                assert {"400", "413", "415", "422"} <= set(operation["responses"]), (path, method)
