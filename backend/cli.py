@@ -11,7 +11,7 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from backend.settings import MissingSecret, Settings, load_settings
+from backend.settings import MissingSecret, Settings, load_settings, mask_url_password
 
 __all__ = ["main"]
 
@@ -74,7 +74,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     base = f"http://{args.host}:{args.port}"
     print(f"ehall on {base}\n  API      {base}/api/v1/halls\n  docs     {base}/docs\n"
           f"  openapi  {base}/docs/openapi.json\n  health   {base}/healthz   ready {base}/readyz\n"
-          f"  database {settings.database_url}   redis {settings.redis_url or '(in-process)'}", flush=True)
+          f"  database {mask_url_password(settings.database_url)}   "
+          f"redis {mask_url_password(settings.redis_url) or '(in-process)'}", flush=True)
     loader = AppLoader(factory=partial(create_app, settings))
     app = loader.load()
     app.prepare(host=args.host, port=args.port, workers=args.workers, access_log=False,

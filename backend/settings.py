@@ -12,6 +12,7 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
@@ -22,7 +23,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-__all__ = ["Settings", "load_settings", "PROJECT_ROOT"]
+__all__ = ["Settings", "load_settings", "mask_url_password", "PROJECT_ROOT"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TOML = PROJECT_ROOT / "config" / "default.toml"
@@ -140,6 +141,8 @@ class Settings(BaseSettings):
     def masked(self) -> dict:
         """The effective settings with every secret replaced by a mask (for `ehall config`)."""
         data = json.loads(self.model_dump_json())
+        data["database_url"] = mask_url_password(self.database_url)
+        data["redis_url"] = mask_url_password(self.redis_url)
         for path in _SECRET_PATHS:
             node = data
             *parents, leaf = path
@@ -147,6 +150,15 @@ class Settings(BaseSettings):
                 node = node[part]
             node[leaf] = "********" if node.get(leaf) else "(unset)"
         return data
+
+
+def mask_url_password(url: str) -> str:
+    """postgres://ehall:secret@db/ehall -> postgres://ehall:********@db/ehall (for printing)."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":********@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 _SECRET_PATHS = [("jwt_secret",), ("pii_keys",), ("pii_index_key",), ("wechat", "secret")]

@@ -143,11 +143,14 @@ async def test_staff_create_from_the_command_line(served):
 
 
 async def test_config_prints_the_settings_with_secrets_masked(served):
-    env = {**served["env"], "EHALL_JWT_SECRET": "this-secret-must-not-be-printed"}
+    env = {**served["env"], "EHALL_JWT_SECRET": "this-secret-must-not-be-printed",
+           "EHALL_DATABASE_URL": "postgres://ehall:db-password-not-printed@db.internal:5432/ehall"}
     code, output = await _run(*EHALL, "config", env=env)
     assert code == 0, output
     printed = json.loads(output)
     assert printed["jwt_secret"] == "********"
+    assert printed["database_url"] == "postgres://ehall:********@db.internal:5432/ehall"
+    assert "db-password-not-printed" not in output
     assert printed["wechat"]["secret"] == "********"
     assert "this-secret-must-not-be-printed" not in output
 

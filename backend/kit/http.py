@@ -1,6 +1,7 @@
 """Request parsing and problem+json rendering: the one path from bad input to a clear 4xx."""
 from __future__ import annotations
 
+import gzip
 import hashlib
 import re
 import json
@@ -187,15 +188,32 @@ def problem_response(request: Request, error: AppError, messages: MessageCatalog
     return response
 
 
+# below this a gzip header costs more than it saves
+_GZIP_MIN_BYTES = 1024
+
+
+def _accepts_gzip(request: Request) -> bool:
+    for coding in request.headers.get("accept-encoding", "").split(","):
+        name, _, params = coding.strip().partition(";")
+        if name.strip().lower() in ("gzip", "*") and params.replace(" ", "") not in ("q=0", "q=0.0"):
+            return True
+    return False
+
+
 def etagged_json(request: Request, body: Any, *, max_age: int) -> HTTPResponse:
-    """JSON with a strong ETag over its bytes; answers 304 with no body when the client has it already,
-    so a phone on a weak network revalidates the catalogue instead of downloading it again."""
-
-
+    """JSON with a strong ETag, gzipped when the client takes it; 304 with no body when the client has
+    it already. A phone on a weak network revalidates the catalogue instead of downloading it again."""
     payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str).encode()
-    etag = '"' + hashlib.sha256(payload).hexdigest()[:32] + '"'
-    headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age}"}
+    digest = hashlib.sha256(payload).hexdigest()[:32]
+    gzipped = len(payload) >= _GZIP_MIN_BYTES and _accepts_gzip(request)
+    # each encoding is its own representation with its own strong validator (RFC 9110 8.8.3)
+    etag = f'"{digest}-gz"' if gzipped else f'"{digest}"'
+    headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age}", "Vary": "Accept-Encoding"}
     if_none_match = request.headers.get("if-none-match", "")
-    if etag in [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")] or if_none_match.strip() == "*":
+    known = {tag.strip().removeprefix("W/").replace("-gz", "") for tag in if_none_match.split(",")}
+    if f'"{digest}"' in known or if_none_match.strip() == "*":
         return HTTPResponse(status=304, headers=headers)
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+        payload = gzip.compress(payload, compresslevel=6, mtime=0)
     return HTTPResponse(payload, headers=headers, content_type="application/json; charset=utf-8")

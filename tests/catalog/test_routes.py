@@ -144,3 +144,26 @@ class TestConditionalGet:
         assert again.content == b""
         changed = await client.get(path, headers={"If-None-Match": '"stale"'})
         assert changed.status_code == 200 and changed.headers["etag"] == etag
+
+
+class TestCompression:
+    async def test_a_phone_that_takes_gzip_downloads_the_hall_tree_compressed(self, client):
+        plain = await client.get("/api/v1/halls", headers={"Accept-Encoding": "identity"})
+        compressed = await client.get("/api/v1/halls", headers={"Accept-Encoding": "gzip"})
+        assert "content-encoding" not in plain.headers
+        assert compressed.headers["content-encoding"] == "gzip"
+        assert compressed.json() == plain.json()               # httpx decodes it
+        assert int(compressed.headers["content-length"]) * 3 < int(plain.headers["content-length"])
+        assert compressed.headers["etag"] != plain.headers["etag"]
+        assert "Accept-Encoding" in compressed.headers["vary"]
+
+    async def test_either_validator_revalidates(self, client):
+        compressed = await client.get("/api/v1/halls", headers={"Accept-Encoding": "gzip"})
+        again = await client.get("/api/v1/halls", headers={"Accept-Encoding": "identity",
+                                                           "If-None-Match": compressed.headers["etag"]})
+        assert again.status_code == 304
+
+    async def test_small_answers_are_not_compressed(self, client):
+        response = await client.get("/api/v1/halls", params={"parent": "150929"},
+                                    headers={"Accept-Encoding": "gzip"})
+        assert "content-encoding" not in response.headers
