@@ -78,7 +78,13 @@ class Result:
     server_cpu: float  # CPU seconds over the measured run
     datastore_cpu: float
     generator_cpu: float
+    machine_cpu: float
     catalogue: bool
+
+    @property
+    def other_cpu(self) -> float:
+        """Busy CPU of everything else on the machine (other people's work, the idle server, the kernel)."""
+        return max(0.0, self.machine_cpu - self.server_cpu - self.datastore_cpu - self.generator_cpu)
 
     @property
     def requests(self) -> int:
@@ -123,17 +129,31 @@ def process_tree_cpu_seconds(pid: int) -> float:
     return sum(_cpu_of(_stat_fields(member)) for member in tree)
 
 
-def datastore_cpu_seconds() -> float:
-    """CPU of every local postgres and redis-server process (the whole machine's, not only ours)."""
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine spent busy (all cores, all processes) since boot."""
+    user, nice, system, idle, iowait, irq, softirq, steal = map(
+        int, Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
+def datastore_cpu_seconds(database: str | None) -> float:
+    """CPU of the PostgreSQL backends serving `database`, PostgreSQL's shared background processes
+    (WAL writer, checkpointer, ...) and redis-server; other databases' backends are not counted."""
+    if database is None:
+        return 0.0
     total = 0.0
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                name = (entry / "comm").read_text().strip()
-            except OSError:
-                continue
-            if name.startswith("postgres") or name.startswith("redis-server"):
-                total += _cpu_of(_stat_fields(entry.name))
+        if not entry.name.isdigit():
+            continue
+        try:
+            name = (entry / "comm").read_text().strip()
+            command = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        backend_of_a_database = "127.0.0.1(" in command or "[local]" in command
+        if name.startswith("redis-server") or (name.startswith("postgres") and (
+                not backend_of_a_database or f" {database} " in command)):
+            total += _cpu_of(_stat_fields(entry.name))
     return total
 
 
@@ -248,17 +268,19 @@ async def drive(scenario: Scenario, *, seconds: float, concurrency: int, tally: 
     return time.perf_counter() - started
 
 
-async def measure(scenario: Scenario, *, seconds: float, concurrency: int, server_pid: int) -> Result:
+async def measure(scenario: Scenario, *, seconds: float, concurrency: int, server_pid: int,
+                  database: str | None) -> Result:
     await drive(scenario, seconds=WARMUP_SECONDS, concurrency=concurrency, tally=None)
     tally = Tally()
-    server_before, store_before, generator_before = (
-        process_tree_cpu_seconds(server_pid), datastore_cpu_seconds(), time.process_time())
+    server_before, store_before, generator_before, machine_before = (
+        process_tree_cpu_seconds(server_pid), datastore_cpu_seconds(database), time.process_time(), machine_busy_seconds())
     elapsed = await drive(scenario, seconds=seconds, concurrency=concurrency, tally=tally)
     return Result(
         name=scenario.name, tally=tally, elapsed=elapsed, catalogue=scenario.catalogue,
         server_cpu=process_tree_cpu_seconds(server_pid) - server_before,
-        datastore_cpu=datastore_cpu_seconds() - store_before,
-        generator_cpu=time.process_time() - generator_before)
+        datastore_cpu=datastore_cpu_seconds(database) - store_before,
+        generator_cpu=time.process_time() - generator_before,
+        machine_cpu=machine_busy_seconds() - machine_before)
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -304,20 +326,22 @@ def build_scenarios(bare: str, ehall: str, *, etag: str, password: str) -> list[
 def print_table(results: list[Result]) -> None:
     baseline = results[0].rate or 1.0
     header = (f"{'scenario':<44} {'requests':>8} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
-              f"{'errors':>6} {'vs bare':>7} {'srv cpu':>7} {'db cpu':>6} {'gen cpu':>7}")
+              f"{'errors':>6} {'vs bare':>7} {'srv cpu':>7} {'db cpu':>6} {'gen cpu':>7} {'other':>6}")
     print(header)
     print(f"{'':<44} {'':>8} {'':>7} {'':>7} {'':>7} {'':>7} {'':>6} {'req/s':>7} {'ms/req':>7} {'ms/req':>6} "
-          f"{'% core':>7}")
+          f"{'% core':>7} {'% core':>6}")
     print("-" * len(header))
     for r in results:
         lat = [v * 1000 for v in r.tally.latencies]
         print(f"{r.name:<44} {r.requests:>8} {r.rate:>7.0f} {percentile(lat, .50):>7.1f} "
               f"{percentile(lat, .95):>7.1f} {percentile(lat, .99):>7.1f} {r.tally.errors:>6} "
               f"{r.rate / baseline:>7.3f} {r.per_request_ms(r.server_cpu):>7.2f} "
-              f"{r.per_request_ms(r.datastore_cpu):>6.2f} {r.generator_cpu / r.elapsed:>7.0%}")
+              f"{r.per_request_ms(r.datastore_cpu):>6.2f} {r.generator_cpu / r.elapsed:>7.0%} "
+              f"{r.other_cpu / r.elapsed:>6.0%}")
     print("\nsrv cpu: CPU time of the server under test (process and children) per request; db cpu: CPU time "
-          "of every local postgres and redis-server process per request; gen cpu: this load generator's share "
-          f"of one core. The machine has {os.cpu_count()} cores in all.")
+          "of PostgreSQL (this run's backends and the shared background processes) and redis-server per request; gen cpu: this load generator's share "
+          "of one core; other: every other busy CPU on the machine (other work running at the same time, the "
+          f"idle server, the kernel), in shares of one core. The machine has {os.cpu_count()} cores in all.")
     for r in results:
         if r.tally.unexpected:
             print(f"unexpected answers in {r.name.strip()}: "
@@ -386,7 +410,8 @@ async def bench(backend: str, seconds: float, concurrency: int, *, keep_logs: bo
         results = []
         for scenario in build_scenarios(bare_base, ehall_base, etag=etag, password=password):
             pid = (bare if scenario.base == bare_base else ehall).pid
-            result = await measure(scenario, seconds=seconds, concurrency=concurrency, server_pid=pid)
+            result = await measure(scenario, seconds=seconds, concurrency=concurrency, server_pid=pid,
+                                   database=database)
             results.append(result)
             print(f"  measured {scenario.name.strip()}: {result.requests} requests", file=sys.stderr, flush=True)
         print()
