@@ -32,6 +32,7 @@ DEFAULT_TOML = PROJECT_ROOT / "config" / "default.toml"
 class AuthSettings(BaseModel):
     access_ttl_seconds: int = 900
     refresh_ttl_days: int = 30
+    refresh_reuse_grace_seconds: int = 10
     issuer: str = "ehall"
     audience: str = "ehall-api"
 

@@ -69,8 +69,9 @@ async def _staff_principal(staff_id: int, tx: BaseDBAsyncClient | None = None) -
 
 
 async def refresh_session(rt: Runtime, refresh_token: str) -> dict[str, Any]:
-    """Trade a refresh token for a new pair. Each token works once; a second use of the same token
-    means it was copied, so its whole family is revoked and both holders must log in again."""
+    """Trade a refresh token for a new pair. Each token works once. A second use of the same token
+    (after a short grace for concurrent requests) means it was copied: its whole family is revoked and
+    both holders must log in again."""
     token_hash = _sha256(refresh_token)
     now = _now()
     async with in_transaction() as tx:
@@ -79,7 +80,11 @@ async def refresh_session(rt: Runtime, refresh_token: str) -> dict[str, Any]:
         ).using_db(tx).update(used_at=now)
         token = await RefreshToken.get_or_none(token_hash=token_hash).using_db(tx)
         if not claimed or token is None:
-            if token is not None and token.used_at is not None and token.revoked_at is None:
+            # A spent token presented again means a copy exists, unless it comes within seconds of its
+            # use: that is the same app firing several requests as its access token ran out.
+            grace = timedelta(seconds=rt.settings.auth.refresh_reuse_grace_seconds)
+            if token is not None and token.used_at is not None and token.revoked_at is None \
+                    and now - token.used_at > grace:
                 await RefreshToken.filter(family=token.family, revoked_at__isnull=True) \
                     .using_db(tx).update(revoked_at=now)
                 await events.record(tx, "auth.refresh_token_reused", f"{token.subject_kind}:{token.subject_id}",

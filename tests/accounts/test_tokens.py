@@ -6,6 +6,8 @@ from datetime import datetime, timedelta, timezone
 import jwt
 import pytest
 
+from backend.kit.models import OutboxEvent
+
 from tests.factories import bearer, login_citizen
 
 
@@ -20,19 +22,29 @@ class TestRefresh:
         assert replay.status_code == 401
         assert replay.json()["code"] == "refresh_token_invalid"
 
-    async def test_reusing_a_spent_token_revokes_the_whole_session(self, client, capsys):
-        tokens = await login_citizen(client, capsys)
-        renewed = (await client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})).json()
-        await client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})  # the thief
-        legit = await client.post("/api/v1/auth/refresh", json={"refresh_token": renewed["refresh_token"]})
+    async def test_reusing_a_spent_token_revokes_the_whole_session(self, app_with, capsys):
+        running = await app_with(auth={"refresh_reuse_grace_seconds": 0})   # the thief comes later
+        async with running.client() as client:
+            tokens = await login_citizen(client, capsys)
+            renewed = (await client.post("/api/v1/auth/refresh",
+                                         json={"refresh_token": tokens["refresh_token"]})).json()
+            thief = await client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+            legit = await client.post("/api/v1/auth/refresh", json={"refresh_token": renewed["refresh_token"]})
+        assert thief.status_code == 401
         assert legit.status_code == 401
+        assert await OutboxEvent.filter(kind="auth.refresh_token_reused").exists()
 
-    async def test_ten_concurrent_refreshes_of_one_token_yield_one_new_pair(self, client, capsys):
+    async def test_ten_concurrent_refreshes_of_one_token_yield_one_new_pair_that_keeps_working(self, client,
+                                                                                             capsys):
         tokens = await login_citizen(client, capsys)
         responses = await asyncio.gather(*(
             client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
             for _ in range(10)))
         assert sorted(r.status_code for r in responses) == [200] + [401] * 9
+        winner = next(r.json() for r in responses if r.status_code == 200)
+        # the losers were the same app racing, not a thief: the session survives
+        again = await client.post("/api/v1/auth/refresh", json={"refresh_token": winner["refresh_token"]})
+        assert again.status_code == 200
 
     async def test_logout_ends_the_session(self, client, capsys):
         tokens = await login_citizen(client, capsys)
