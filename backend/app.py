@@ -11,6 +11,7 @@ from sanic_ext import Extend
 
 from backend.accounts.routes import bp as accounts_bp
 from backend.catalog import service as catalog_service
+from backend.catalog.cache import CatalogueCache
 from backend.catalog.routes import bp as catalog_bp
 from backend.kit.db import close_db, init_db
 from backend.kit.errors import AppError
@@ -59,6 +60,7 @@ def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool
     app.ctx.settings = settings
     app.ctx.messages = messages
     app.ctx.log = log
+    app.ctx.catalogue_cache = CatalogueCache(settings.catalog.cache_seconds)
 
     for blueprint in (ops_bp, catalog_bp, accounts_bp, miniprogram_bp):
         app.blueprint(blueprint)

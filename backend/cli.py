@@ -80,7 +80,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
     app = loader.load()
     app.prepare(host=args.host, port=args.port, workers=args.workers, access_log=False,
                 single_process=args.workers == 1, motd=False)
-    Sanic.serve(primary=app, app_loader=loader)
+    if args.workers == 1:
+        # one process, no manager: nothing is left behind if it is killed
+        Sanic.serve_single(primary=app)
+    else:
+        Sanic.serve(primary=app, app_loader=loader)
 
 
 def cmd_staff_create(args: argparse.Namespace) -> None:

@@ -68,6 +68,7 @@ class WechatSettings(BaseModel):
 
 class CatalogSettings(BaseModel):
     max_age_seconds: int = 300
+    cache_seconds: float = 30
 
 
 class Settings(BaseSettings):

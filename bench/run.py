@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gzip
 import itertools
+import math
 import os
 import platform
 import random
@@ -61,9 +61,10 @@ class Scenario:
 @dataclass
 class Tally:
     latencies: list[float] = field(default_factory=list)
-    sizes: list[int] = field(default_factory=list)
+    wire_sizes: list[int] = field(default_factory=list)  # body bytes as sent (compressed if it was)
+    json_sizes: list[int] = field(default_factory=list)  # body bytes after decoding
+    encodings: Counter = field(default_factory=Counter)
     unexpected: Counter = field(default_factory=Counter)
-    sample_body: bytes = b""
 
     @property
     def errors(self) -> int:
@@ -260,9 +261,9 @@ async def drive(scenario: Scenario, *, seconds: float, concurrency: int, tally: 
                 if response.status_code != scenario.expect:
                     tally.unexpected[response.status_code] += 1
                 elif scenario.catalogue:
-                    tally.sizes.append(len(response.content))
-                    if not tally.sample_body:
-                        tally.sample_body = response.content
+                    tally.wire_sizes.append(response.num_bytes_downloaded)
+                    tally.json_sizes.append(len(response.content))
+                    tally.encodings[response.headers.get("content-encoding", "identity")] += 1
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return time.perf_counter() - started
@@ -272,8 +273,8 @@ async def measure(scenario: Scenario, *, seconds: float, concurrency: int, serve
                   database: str | None) -> Result:
     await drive(scenario, seconds=WARMUP_SECONDS, concurrency=concurrency, tally=None)
     tally = Tally()
-    server_before, store_before, generator_before, machine_before = (
-        process_tree_cpu_seconds(server_pid), datastore_cpu_seconds(database), time.process_time(), machine_busy_seconds())
+    server_before, store_before = process_tree_cpu_seconds(server_pid), datastore_cpu_seconds(database)
+    generator_before, machine_before = time.process_time(), machine_busy_seconds()
     elapsed = await drive(scenario, seconds=seconds, concurrency=concurrency, tally=tally)
     return Result(
         name=scenario.name, tally=tally, elapsed=elapsed, catalogue=scenario.catalogue,
@@ -286,8 +287,8 @@ async def measure(scenario: Scenario, *, seconds: float, concurrency: int, serve
 def percentile(values: list[float], fraction: float) -> float:
     if not values:
         return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))]
+    ordered = sorted(values)  # nearest rank
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
 
 
 def random_phones() -> Callable[[], str]:
@@ -300,19 +301,27 @@ def random_phones() -> Callable[[], str]:
 def build_scenarios(bare: str, ehall: str, *, etag: str, password: str) -> list[Scenario]:
     next_phone = random_phones()
     hall_items = {"hall": CITY_HALL, "page_size": 50}
+
+    def catalogue_get(path: str, params: dict | None = None, *, encoding: str = "gzip",
+                      if_none_match: str | None = None) -> Send:
+        # what a phone sends; explicit, so the figures do not depend on which decoders httpx has installed
+        headers = {"Accept-Encoding": encoding} | ({"If-None-Match": if_none_match} if if_none_match else {})
+        return lambda c: c.get(path, params=params, headers=headers)
+
     return [
         Scenario("bare GET /hello", bare, lambda c: c.get("/hello")),
         Scenario("GET /healthz", ehall, lambda c: c.get("/healthz")),
-        Scenario("GET /api/v1/halls (tree)", ehall, lambda c: c.get("/api/v1/halls"), catalogue=True),
-        Scenario(f"GET /api/v1/halls/{CITY_HALL}", ehall, lambda c: c.get(f"/api/v1/halls/{CITY_HALL}"),
+        Scenario("GET /api/v1/halls (tree)", ehall, catalogue_get("/api/v1/halls"), catalogue=True),
+        Scenario(f"GET /api/v1/halls/{CITY_HALL}", ehall, catalogue_get(f"/api/v1/halls/{CITY_HALL}"),
                  catalogue=True),
         Scenario(f"GET service-items?q={SEARCH_WORD}", ehall,
-                 lambda c: c.get("/api/v1/service-items", params={"q": SEARCH_WORD}), catalogue=True),
+                 catalogue_get("/api/v1/service-items", {"q": SEARCH_WORD}), catalogue=True),
         Scenario(f"GET service-items?hall={CITY_HALL}&page_size=50", ehall,
-                 lambda c: c.get("/api/v1/service-items", params=hall_items), catalogue=True),
+                 catalogue_get("/api/v1/service-items", hall_items), catalogue=True),
         Scenario("  same, If-None-Match -> 304", ehall,
-                 lambda c: c.get("/api/v1/service-items", params=hall_items, headers={"If-None-Match": etag}),
-                 expect=304),
+                 catalogue_get("/api/v1/service-items", hall_items, if_none_match=etag), expect=304),
+        Scenario("  same, uncompressed (identity)", ehall,
+                 catalogue_get("/api/v1/service-items", hall_items, encoding="identity"), catalogue=True),
         Scenario("POST /api/v1/auth/sms-code", ehall,
                  lambda c: c.post("/api/v1/auth/sms-code", json={"phone": next_phone()}), expect=202),
         Scenario("POST /api/v1/staff/login (argon2id)", ehall,
@@ -325,34 +334,42 @@ def build_scenarios(bare: str, ehall: str, *, etag: str, password: str) -> list[
 
 def print_table(results: list[Result]) -> None:
     baseline = results[0].rate or 1.0
+    baseline_cpu = results[0].per_request_ms(results[0].server_cpu) or float("nan")
     header = (f"{'scenario':<44} {'requests':>8} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
-              f"{'errors':>6} {'vs bare':>7} {'srv cpu':>7} {'db cpu':>6} {'gen cpu':>7} {'other':>6}")
+              f"{'errors':>6} {'vs bare':>7} {'srv cpu':>7} {'x bare':>6} {'db cpu':>6} {'gen cpu':>7} "
+              f"{'other':>6}")
     print(header)
-    print(f"{'':<44} {'':>8} {'':>7} {'':>7} {'':>7} {'':>7} {'':>6} {'req/s':>7} {'ms/req':>7} {'ms/req':>6} "
-          f"{'% core':>7} {'% core':>6}")
+    print(f"{'':<44} {'':>8} {'':>7} {'':>7} {'':>7} {'':>7} {'':>6} {'req/s':>7} {'ms/req':>7} {'cpu':>6} "
+          f"{'ms/req':>6} {'% core':>7} {'% core':>6}")
     print("-" * len(header))
     for r in results:
         lat = [v * 1000 for v in r.tally.latencies]
         print(f"{r.name:<44} {r.requests:>8} {r.rate:>7.0f} {percentile(lat, .50):>7.1f} "
               f"{percentile(lat, .95):>7.1f} {percentile(lat, .99):>7.1f} {r.tally.errors:>6} "
               f"{r.rate / baseline:>7.3f} {r.per_request_ms(r.server_cpu):>7.2f} "
+              f"{r.per_request_ms(r.server_cpu) / baseline_cpu:>6.1f} "
               f"{r.per_request_ms(r.datastore_cpu):>6.2f} {r.generator_cpu / r.elapsed:>7.0%} "
               f"{r.other_cpu / r.elapsed:>6.0%}")
-    print("\nsrv cpu: CPU time of the server under test (process and children) per request; db cpu: CPU time "
-          "of PostgreSQL (this run's backends and the shared background processes) and redis-server per request; gen cpu: this load generator's share "
-          "of one core; other: every other busy CPU on the machine (other work running at the same time, the "
-          f"idle server, the kernel), in shares of one core. The machine has {os.cpu_count()} cores in all.")
+    print(f"""
+vs bare  req/s of the row over req/s of bare /hello (first row)
+srv cpu  CPU time per request of the server under test (its process and children)
+x bare   srv cpu of the row over srv cpu of bare /hello: what a request costs the server, in bare requests
+db cpu   CPU time per request of PostgreSQL (this run's backends, the shared background processes) and Redis
+gen cpu  this load generator, in shares of one core: near 100% means the client, not the server, set the pace
+other    everything else busy on the machine (other work, the idle server, the kernel), in shares of one core
+The machine has {os.cpu_count()} cores in all.""")
     for r in results:
         if r.tally.unexpected:
             print(f"unexpected answers in {r.name.strip()}: "
                   + ", ".join(f"{k}: {v}" for k, v in r.tally.unexpected.items()))
 
-    print(f"\n{'catalogue response body':<46} {'p50 bytes':>10} {'gzip -6 bytes':>14}")
+    print(f"\n{'catalogue response body, p50':<44} {'on the wire':>11} {'JSON':>7}  content-encoding")
     for r in results:
-        if r.catalogue and r.tally.sizes:
-            print(f"{r.name:<46} {percentile(r.tally.sizes, .50):>10.0f} "
-                  f"{len(gzip.compress(r.tally.sample_body, 6)):>14}")
-    print("(ehall does not compress responses; the gzip column is what one sample body would be.)")
+        if r.catalogue and r.tally.wire_sizes:
+            encodings = ", ".join(f"{k} {v}" for k, v in r.tally.encodings.items())
+            print(f"{r.name:<44} {percentile(r.tally.wire_sizes, .50):>11.0f} "
+                  f"{percentile(r.tally.json_sizes, .50):>7.0f}  {encodings}")
+    print("(bytes of the body only; the catalogue requests send Accept-Encoding: gzip unless marked identity)")
 
 
 # --- main -------------------------------------------------------------------------------------
@@ -403,7 +420,8 @@ async def bench(backend: str, seconds: float, concurrency: int, *, keep_logs: bo
                           env=env | {"EHALL_STAFF_PASSWORD": password})
         bare_base, ehall_base = f"http://127.0.0.1:{bare_port}", f"http://127.0.0.1:{ehall_port}"
         async with httpx.AsyncClient(base_url=ehall_base) as http:
-            first = await http.get("/api/v1/service-items", params={"hall": CITY_HALL, "page_size": 50})
+            first = await http.get("/api/v1/service-items", params={"hall": CITY_HALL, "page_size": 50},
+                                   headers={"Accept-Encoding": "gzip"})
             first.raise_for_status()
             etag = first.headers["etag"]
 

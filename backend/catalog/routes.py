@@ -1,9 +1,9 @@
 """Public catalogue reads (cacheable, ETag/304) and the staff window switch."""
-from sanic import Blueprint, Request
+from sanic import Blueprint, HTTPResponse, Request
 
 from backend.catalog import schemas, service
 from backend.kit.auth import authenticated
-from backend.kit.http import etagged_json, json_response, parse_body, parse_query, path_value
+from backend.kit.http import conditional_response, etagged_json, json_response, parse_body, parse_query, path_value
 from backend.kit.openapi import doc
 
 bp = Blueprint("catalog", url_prefix="/api/v1")
@@ -18,16 +18,24 @@ def _max_age(request: Request) -> int:
     return request.app.ctx.settings.catalog.max_age_seconds
 
 
+async def _cached(request: Request, key: tuple, build) -> HTTPResponse:
+    representation = await request.app.ctx.catalogue_cache.get(key, build)
+    return conditional_response(request, representation, max_age=_max_age(request))
+
+
+async def _items(rows) -> dict:
+    return {"items": await rows}
+
+
 @bp.get("/halls")
 @doc(summary="Service halls: the four-level tree, or a flat list filtered by level/parent", tag="catalog",
      query=schemas.HallQuery, response=schemas.HallList, extra_responses=NOT_MODIFIED)
 async def list_halls(request: Request):
     query = parse_query(request, schemas.HallQuery)
     if query.view == "tree" or (query.view is None and not (query.level or query.parent)):
-        items = await service.hall_tree()
-    else:
-        items = await service.list_halls(level=query.level, parent=query.parent)
-    return etagged_json(request, {"items": items}, max_age=_max_age(request))
+        return await _cached(request, ("hall-tree",), lambda: _items(service.hall_tree()))
+    return await _cached(request, ("halls", query.level, query.parent),
+                         lambda: _items(service.list_halls(level=query.level, parent=query.parent)))
 
 
 @bp.get("/halls/<code:str>")
@@ -36,6 +44,7 @@ async def list_halls(request: Request):
      extra_responses=NOT_MODIFIED)
 async def get_hall(request: Request, code: str):
     code = path_value(code, HALL_CODE, "hall_not_found")
+    # not cached: it carries the windows' live status
     return etagged_json(request, await service.get_hall_detail(code), max_age=_max_age(request))
 
 
@@ -44,8 +53,8 @@ async def get_hall(request: Request, code: str):
      query=schemas.DepartmentQuery, response=schemas.DepartmentList, extra_responses=NOT_MODIFIED)
 async def list_departments(request: Request):
     query = parse_query(request, schemas.DepartmentQuery)
-    items = await service.list_departments(hall=query.hall)
-    return etagged_json(request, {"items": items}, max_age=_max_age(request))
+    return await _cached(request, ("departments", query.hall),
+                         lambda: _items(service.list_departments(hall=query.hall)))
 
 
 @bp.get("/service-items")
@@ -53,7 +62,8 @@ async def list_departments(request: Request):
      query=schemas.ServiceItemQuery, response=schemas.ServiceItemPage, extra_responses=NOT_MODIFIED)
 async def search_service_items(request: Request):
     query = parse_query(request, schemas.ServiceItemQuery)
-    return etagged_json(request, await service.search_service_items(query), max_age=_max_age(request))
+    key = ("service-items", *sorted(query.model_dump(exclude_none=True).items()))
+    return await _cached(request, key, lambda: service.search_service_items(query))
 
 
 @bp.get("/service-items/<code:str>")
@@ -62,7 +72,7 @@ async def search_service_items(request: Request):
      path_parameters={"code": ITEM_CODE})
 async def get_service_item(request: Request, code: str):
     code = path_value(code, ITEM_CODE, "service_item_not_found")
-    return etagged_json(request, await service.get_service_item(code), max_age=_max_age(request))
+    return await _cached(request, ("service-item", code), lambda: service.get_service_item(code))
 
 
 @bp.patch("/staff/halls/<code:str>/windows/<number:str>")

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import re
 import json
 import logging
+import re
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -25,7 +26,8 @@ from backend.kit.i18n import MessageCatalogue, negotiate_language
 from backend.kit.pii import redact_text
 
 __all__ = ["parse_body", "parse_query", "validate", "problem_response", "error_to_problem", "language_of",
-           "json_response", "etagged_json", "path_value", "path_id"]
+           "json_response", "etagged_json", "path_value", "path_id", "Representation", "represent",
+           "conditional_response"]
 
 log = logging.getLogger("ehall.errors")
 Model = TypeVar("Model", bound=BaseModel)
@@ -200,20 +202,37 @@ def _accepts_gzip(request: Request) -> bool:
     return False
 
 
-def etagged_json(request: Request, body: Any, *, max_age: int) -> HTTPResponse:
-    """JSON with a strong ETag, gzipped when the client takes it; 304 with no body when the client has
-    it already. A phone on a weak network revalidates the catalogue instead of downloading it again."""
+@dataclass(frozen=True)
+class Representation:
+    """A finished JSON answer: its bytes, their digest (the ETag) and, when worth it, the gzipped bytes."""
+    payload: bytes
+    digest: str
+    gzipped: bytes | None
+
+
+def represent(body: Any) -> Representation:
     payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str).encode()
-    digest = hashlib.sha256(payload).hexdigest()[:32]
-    gzipped = len(payload) >= _GZIP_MIN_BYTES and _accepts_gzip(request)
+    gzipped = gzip.compress(payload, compresslevel=6, mtime=0) if len(payload) >= _GZIP_MIN_BYTES else None
+    return Representation(payload, hashlib.sha256(payload).hexdigest()[:32], gzipped)
+
+
+def conditional_response(request: Request, representation: Representation, *, max_age: int) -> HTTPResponse:
+    """Answer with a strong ETag, gzipped when the client takes it; 304 with no body when the client has
+    it already, so a phone on a weak network revalidates the catalogue instead of downloading it again."""
+    digest = representation.digest
+    compress = representation.gzipped is not None and _accepts_gzip(request)
     # each encoding is its own representation with its own strong validator (RFC 9110 8.8.3)
-    etag = f'"{digest}-gz"' if gzipped else f'"{digest}"'
+    etag = f'"{digest}-gz"' if compress else f'"{digest}"'
     headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age}", "Vary": "Accept-Encoding"}
     if_none_match = request.headers.get("if-none-match", "")
     known = {tag.strip().removeprefix("W/").replace("-gz", "") for tag in if_none_match.split(",")}
     if f'"{digest}"' in known or if_none_match.strip() == "*":
         return HTTPResponse(status=304, headers=headers)
-    if gzipped:
+    if compress:
         headers["Content-Encoding"] = "gzip"
-        payload = gzip.compress(payload, compresslevel=6, mtime=0)
-    return HTTPResponse(payload, headers=headers, content_type="application/json; charset=utf-8")
+    return HTTPResponse(representation.gzipped if compress else representation.payload, headers=headers,
+                        content_type="application/json; charset=utf-8")
+
+
+def etagged_json(request: Request, body: Any, *, max_age: int) -> HTTPResponse:
+    return conditional_response(request, represent(body), max_age=max_age)
