@@ -6,7 +6,6 @@ An unreachable PostgreSQL or Redis fails the run: nothing is skipped.
 """
 from __future__ import annotations
 
-import asyncio
 import base64
 import os
 import secrets
@@ -14,7 +13,6 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import asyncpg
 import httpx

@@ -24,7 +24,7 @@ def normalize_phone(value: str) -> str:
 
 
 def id_number_check_char(first17: str) -> str:
-    return _CHECK_CHARS[sum(int(d) * w for d, w in zip(first17, _WEIGHTS)) % 11]
+    return _CHECK_CHARS[sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True)) % 11]
 
 
 def normalize_id_number(value: str) -> str:

@@ -101,7 +101,7 @@ class MemoryRateLimiter:
             if wait > 0:
                 return wait
             keys = [f"{key}:{w.seconds}" for w in windows]
-            for window_key, window in zip(keys, windows):
+            for window_key, window in zip(keys, windows, strict=True):
                 count, expires = self._windows.get(window_key, (0, now))
                 if expires <= now:
                     self._windows[window_key] = (1, now + window.seconds)
