@@ -3,7 +3,8 @@
 The catalogue changes only when `ehall seed` reloads it, yet every app start reads it: building an
 answer costs 10-50 bare requests of ORM work (bench/README.md), serving a kept one costs about one,
 and a 304 costs nothing but the ETag comparison. After a reload each worker serves the old answers
-for at most `catalog.cache_seconds`. Live state (a hall's window status) is never kept here.
+for at most `catalog.cache_seconds`. Live state (a hall's window status) is never kept here: the hall
+detail keeps its static part and reads the windows' status on every request.
 """
 from __future__ import annotations
 
@@ -13,8 +14,6 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
-from backend.kit.http import Representation, represent
-
 __all__ = ["CatalogueCache"]
 
 
@@ -22,33 +21,34 @@ class CatalogueCache:
     def __init__(self, ttl_seconds: float, max_entries: int = 2048):
         self._ttl = ttl_seconds
         self._max_entries = max_entries
-        self._entries: OrderedDict[Hashable, tuple[float, Representation]] = OrderedDict()
-        self._building: dict[Hashable, asyncio.Future[Representation]] = {}
+        self._entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
+        self._building: dict[Hashable, asyncio.Future[Any]] = {}
 
-    async def get(self, key: Hashable, build: Callable[[], Awaitable[Any]]) -> Representation:
+    async def get(self, key: Hashable, build: Callable[[], Awaitable[Any]]) -> Any:
+        """The kept value for `key`, or what `build()` returns (kept for the TTL). Never mutate it."""
         if self._ttl <= 0:
-            return represent(await build())
+            return await build()
         entry = self._entries.get(key)
         if entry is not None and entry[0] > time.monotonic():
             return entry[1]
         if key in self._building:  # a burst of the same request builds the answer once
             return await asyncio.shield(self._building[key])
-        future: asyncio.Future[Representation] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._building[key] = future
         try:
-            representation = represent(await build())
+            value = await build()
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: nobody else may be waiting
             raise
         finally:
             self._building.pop(key, None)
-        future.set_result(representation)
-        self._entries[key] = (time.monotonic() + self._ttl, representation)
+        future.set_result(value)
+        self._entries[key] = (time.monotonic() + self._ttl, value)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
-        return representation
+        return value
 
     def clear(self) -> None:
         self._entries.clear()

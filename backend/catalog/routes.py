@@ -3,7 +3,9 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from backend.catalog import schemas, service
 from backend.kit.auth import authenticated
-from backend.kit.http import conditional_response, etagged_json, json_response, parse_body, parse_query, path_value
+from backend.kit.http import (
+    conditional_response, etagged_json, json_response, parse_body, parse_query, path_value, represent,
+)
 from backend.kit.openapi import doc
 
 bp = Blueprint("catalog", url_prefix="/api/v1")
@@ -19,7 +21,10 @@ def _max_age(request: Request) -> int:
 
 
 async def _cached(request: Request, key: tuple, build) -> HTTPResponse:
-    representation = await request.app.ctx.catalogue_cache.get(key, build)
+    async def build_representation():
+        return represent(await build())
+
+    representation = await request.app.ctx.catalogue_cache.get(key, build_representation)
     return conditional_response(request, representation, max_age=_max_age(request))
 
 
@@ -44,8 +49,10 @@ async def list_halls(request: Request):
      extra_responses=NOT_MODIFIED)
 async def get_hall(request: Request, code: str):
     code = path_value(code, HALL_CODE, "hall_not_found")
-    # not cached: it carries the windows' live status
-    return etagged_json(request, await service.get_hall_detail(code), max_age=_max_age(request))
+    static = await request.app.ctx.catalogue_cache.get(("hall", code), lambda: service.get_hall_detail(code))
+    # the windows' status is live: read on every request, never kept
+    detail = {**static, "windows": await service.with_window_status(code, static["windows"])}
+    return etagged_json(request, detail, max_age=_max_age(request))
 
 
 @bp.get("/departments")

@@ -16,6 +16,7 @@ from backend.kit.errors import AppError
 __all__ = [
     "list_halls", "hall_tree", "get_hall_detail", "hall_lineage", "list_departments",
     "search_service_items", "get_service_item", "load_working_calendar", "set_window_status",
+    "with_window_status",
     "WINDOW_ROLES",
 ]
 
@@ -79,6 +80,12 @@ async def get_hall_detail(code: str) -> dict[str, Any]:
              "department": w.department_code, "status": w.status}
             for w in windows],
     }
+
+
+async def with_window_status(code: str, windows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`windows` (as in the hall detail) with each window's current status."""
+    status = dict(await Window.filter(hall_id=code).values_list("number", "status"))
+    return [{**window, "status": status.get(window["number"], window["status"])} for window in windows]
 
 
 async def hall_lineage(code: str) -> list[str]:

@@ -52,6 +52,9 @@ class TestHallScope:
         response = await client.patch(f"/api/v1/staff/halls/150921/windows/{number}", headers=bearer(clerk),
                                       json={"status": "open"})
         assert response.status_code == 200 and response.json()["status"] == "open"
+        # the hall detail is partly kept in a cache; the window's status in it is live
+        shown = (await client.get("/api/v1/halls/150921")).json()["windows"]
+        assert next(w for w in shown if w["number"] == number)["status"] == "open"
         closed = await client.patch(f"/api/v1/staff/halls/150921/windows/{number}", headers=bearer(clerk),
                                     json={"status": "closed"})
         assert closed.json()["status"] == "closed"

@@ -19,7 +19,7 @@ async def test_a_burst_of_the_same_request_builds_the_answer_once():
     cache, build = CatalogueCache(ttl_seconds=60), Builder()
     answers = await asyncio.gather(*(cache.get(("halls",), build) for _ in range(20)))
     assert build.calls == 1
-    assert len({a.digest for a in answers}) == 1
+    assert all(a is answers[0] for a in answers)
 
 
 async def test_different_keys_and_a_zero_ttl_build_again():
@@ -41,7 +41,7 @@ async def test_a_failure_is_not_kept():
 
     with pytest.raises(LookupError):
         await cache.get(("x",), failing)
-    assert (await cache.get(("x",), build)).payload == b'{"items":[1]}'
+    assert await cache.get(("x",), build) == {"items": [1]}
 
 
 async def test_the_oldest_entries_go_first_past_the_limit():
