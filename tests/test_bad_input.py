@@ -84,3 +84,13 @@ class TestControlCharacters:
         tokens = await login_citizen(client, capsys)
         response = await client.patch("/api/v1/me", headers=bearer(tokens), json={"name": "巴\x00特尔"})
         _is_problem(response, 422, "validation_failed")
+
+
+class TestDeepNesting:
+    @pytest.mark.parametrize("depth", [900, 20_000])
+    async def test_deeply_nested_json_is_a_4xx_not_a_500(self, client, depth):
+        body = b"[" * depth + b"]" * depth
+        response = await client.post("/api/v1/auth/sms-code", content=body,
+                                     headers={"content-type": "application/json"})
+        assert response.status_code in (400, 422), response.text
+        assert response.headers["content-type"].startswith("application/problem+json")

@@ -84,16 +84,22 @@ def _field_errors(exc: ValidationError) -> list[FieldError]:
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def _control_character_errors(data: Any, path: str = "") -> list[FieldError]:
-    if isinstance(data, str):
-        return [FieldError(field=path or "$", code="field.format")] if _CONTROL.search(data) else []
-    if isinstance(data, dict):
-        return [e for key, value in data.items()
-                for e in _control_character_errors(key, path) + _control_character_errors(
-                    value, f"{path}.{key}" if path else str(key))]
-    if isinstance(data, list):
-        return [e for i, value in enumerate(data) for e in _control_character_errors(value, f"{path}.{i}")]
-    return []
+def _control_character_errors(data: Any) -> list[FieldError]:
+    # iterative: a body nested a thousand deep must not exhaust the interpreter's stack
+    errors: list[FieldError] = []
+    pending: list[tuple[str, Any]] = [("", data)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, str):
+            if _CONTROL.search(value):
+                errors.append(FieldError(field=path or "$", code="field.format"))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                pending.append((path, key))
+                pending.append((f"{path}.{key}" if path else str(key), item))
+        elif isinstance(value, list):
+            pending.extend((f"{path}.{i}" if path else str(i), item) for i, item in enumerate(value))
+    return errors
 
 
 def validate(model: type[Model], data: Any) -> Model:
@@ -116,7 +122,7 @@ def parse_body(request: Request, model: type[Model]) -> Model:
     else:
         try:
             data = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
             raise AppError("malformed_json", 400) from None
     return validate(model, data)
 
@@ -129,8 +135,6 @@ def parse_query(request: Request, model: type[Model]) -> Model:
 
 def path_value(value: str, schema: dict[str, Any], not_found: str) -> str:
     """Check a path segment against its documented schema; anything else names nothing that exists."""
-
-
     if not re.fullmatch(schema["pattern"], value):
         raise AppError(not_found, 404)
     return value
