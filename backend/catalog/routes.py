@@ -10,7 +10,7 @@ from backend.kit.openapi import doc
 
 bp = Blueprint("catalog", url_prefix="/api/v1")
 
-HALL_CODE = {"type": "string", "pattern": r"^\d{6}(\d{3}(\d{3})?)?$"}
+HALL_CODE = {"type": "string", "pattern": schemas.HALL_CODE_PATTERN}
 ITEM_CODE = {"type": "string", "pattern": r"^[0-9A-Za-z.-]{1,48}$"}
 WINDOW_NUMBER = {"type": "string", "pattern": r"^[0-9A-Za-z]{1,8}$"}
 NOT_MODIFIED = {304: "Not modified: the client's If-None-Match matches the ETag"}

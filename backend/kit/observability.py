@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import sys
-import time
 from datetime import datetime, timezone
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
@@ -57,7 +56,3 @@ def render_metrics() -> bytes:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry)
     return generate_latest(REGISTRY)
-
-
-def elapsed_since(start: float) -> float:
-    return time.perf_counter() - start

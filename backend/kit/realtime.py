@@ -9,7 +9,7 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
@@ -25,7 +25,7 @@ _QUEUE_LIMIT = 256
 class Broker(Protocol):
     async def publish(self, channel: str, message: dict[str, Any]) -> None: ...
 
-    def subscribe(self, *channels: str) -> "asynccontextmanager[AsyncIterator[dict[str, Any]]]": ...
+    def subscribe(self, *channels: str) -> AbstractAsyncContextManager[AsyncIterator[dict[str, Any]]]: ...
 
     async def close(self) -> None: ...
 
