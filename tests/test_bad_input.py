@@ -94,3 +94,17 @@ class TestDeepNesting:
                                      headers={"content-type": "application/json"})
         assert response.status_code in (400, 422), response.text
         assert response.headers["content-type"].startswith("application/problem+json")
+
+
+class TestLoneSurrogates:
+    """JSON may spell a lone UTF-16 surrogate ("\\ud800"): no text a person types, and no encoder takes it."""
+
+    async def test_in_a_body(self, client, capsys):
+        tokens = await login_citizen(client, capsys)
+        response = await client.patch("/api/v1/me", headers={**bearer(tokens), "content-type": "application/json"},
+                                      content=b'{"name": "\\ud800x"}')
+        _is_problem(response, 422, "validation_failed")
+
+    async def test_in_a_search(self, client):
+        response = await client.get("/api/v1/service-items?q=%ED%A0%80")
+        assert response.status_code in (200, 400, 422), response.text
