@@ -10,9 +10,8 @@ from sanic.response import HTTPResponse
 from sanic_ext import Extend
 
 from backend.accounts.routes import bp as accounts_bp
-from backend.catalog import service as catalog_service
-from backend.catalog.cache import CatalogueCache
 from backend.catalog.routes import bp as catalog_bp
+from backend.kit.cache import AnswerCache
 from backend.kit.db import close_db, init_db
 from backend.kit.errors import AppError
 from backend.kit.http import error_to_problem, problem_response
@@ -57,10 +56,6 @@ def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool
     app.ext.openapi.add_security_scheme("bearer", "http", scheme="bearer", bearer_format="JWT")
 
     messages = MessageCatalogue.load(settings.resolved_config_dir() / "messages" / "errors.toml")
-    app.ctx.settings = settings
-    app.ctx.messages = messages
-    app.ctx.log = log
-    app.ctx.catalogue_cache = CatalogueCache(settings.catalog.cache_seconds)
 
     for blueprint in (ops_bp, catalog_bp, accounts_bp, miniprogram_bp):
         app.blueprint(blueprint)
@@ -81,9 +76,9 @@ def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool
             sms=ConsoleSmsSender(SmsTemplates(settings.resolved_config_dir() / "templates" / "sms.toml"),
                                  settings.sms.sign_name),
             wechat=WechatGateway(settings, redis),
+            catalogue_cache=AnswerCache(settings.catalog.cache_seconds),
+            log=log,
         )
-        app.ctx.broker = app.ctx.rt.broker
-        app.ctx.calendar = await catalog_service.load_working_calendar()
 
     @app.after_server_stop
     async def stop(app: Sanic) -> None:

@@ -1,20 +1,23 @@
-"""The long-lived parts a request's service calls need, built once by create_app()."""
+"""The long-lived parts a request's service calls need, built once per process by create_app().
+
+Everything long-lived is reached one way, `request.app.ctx.rt` in a handler and the `rt` argument in
+a service. Its fields are typed by kit's classes and Protocols, so this module imports only kit and
+settings: the arrows of imports point down, from the domains to kit, never back.
+"""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
+from backend.kit.cache import AnswerCache
+from backend.kit.gateways import SmsSender, WechatGateway
 from backend.kit.i18n import MessageCatalogue
 from backend.kit.pii import PiiCipher
 from backend.kit.ratelimit import RateLimiter
 from backend.kit.realtime import Broker
 from backend.settings import Settings
-
-if TYPE_CHECKING:
-    from miniprogram_api.wechat import WechatGateway
-    from notify.sms import SmsSender
 
 __all__ = ["Runtime"]
 
@@ -27,5 +30,7 @@ class Runtime:
     limiter: RateLimiter
     broker: Broker
     redis: Redis | None
-    sms: "SmsSender"
-    wechat: "WechatGateway"
+    sms: SmsSender
+    wechat: WechatGateway
+    catalogue_cache: AnswerCache
+    log: logging.Logger

@@ -16,7 +16,7 @@ import contextlib
 import contextvars
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
@@ -28,6 +28,7 @@ from wechatpy.client.api import WeChatWxa
 from wechatpy.exceptions import WeChatClientException
 
 from backend.kit.errors import AppError, FieldError
+from backend.kit.gateways import WechatSession
 from backend.settings import Settings
 
 __all__ = ["WechatGateway", "WechatSession", "MiniProgramClient", "MiniProgramWxa"]
@@ -103,13 +104,6 @@ class MiniProgramClient(WeChatClient):
             "grant_type": "client_credential", "appid": self.appid, "secret": self.secret,
             "force_refresh": False,
         })
-
-
-@dataclass(frozen=True)
-class WechatSession:
-    openid: str
-    unionid: str | None
-    session_key: str = field(repr=False)  # secret: see the module docstring
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 import tomllib
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import TextIO
 
 from backend.kit.pii import mask_phone
 
-__all__ = ["SmsSender", "ConsoleSmsSender", "SmsTemplates"]
+__all__ = ["ConsoleSmsSender", "SmsTemplates"]
 
 
 class SmsTemplates:
@@ -20,10 +20,6 @@ class SmsTemplates:
     def render(self, template: str, language: str, **params: object) -> str:
         texts = self._templates[template]
         return (texts.get(language) or texts["zh"]).format(**params)
-
-
-class SmsSender(Protocol):
-    async def send(self, phone: str, template: str, language: str, **params: object) -> None: ...
 
 
 class ConsoleSmsSender:

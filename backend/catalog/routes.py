@@ -17,14 +17,14 @@ NOT_MODIFIED = {304: "Not modified: the client's If-None-Match matches the ETag"
 
 
 def _max_age(request: Request) -> int:
-    return request.app.ctx.settings.catalog.max_age_seconds
+    return request.app.ctx.rt.settings.catalog.max_age_seconds
 
 
 async def _cached(request: Request, key: tuple, build) -> HTTPResponse:
     async def build_representation():
         return represent(await build())
 
-    representation = await request.app.ctx.catalogue_cache.get(key, build_representation)
+    representation = await request.app.ctx.rt.catalogue_cache.get(key, build_representation)
     return conditional_response(request, representation, max_age=_max_age(request))
 
 
@@ -49,7 +49,7 @@ async def list_halls(request: Request):
      extra_responses=NOT_MODIFIED)
 async def get_hall(request: Request, code: str):
     code = path_value(code, HALL_CODE, "hall_not_found")
-    static = await request.app.ctx.catalogue_cache.get(("hall", code), lambda: service.get_hall_detail(code))
+    static = await request.app.ctx.rt.catalogue_cache.get(("hall", code), lambda: service.get_hall_detail(code))
     # the windows' status is live: read on every request, never kept
     detail = {**static, "windows": await service.with_window_status(code, static["windows"])}
     return etagged_json(request, detail, max_age=_max_age(request))
@@ -91,11 +91,6 @@ async def set_window_status(request: Request, code: str, number: str):
     code = path_value(code, HALL_CODE, "hall_not_found")
     number = path_value(number, WINDOW_NUMBER, "window_not_found")
     change = parse_body(request, schemas.WindowStatusChange)
-    window = await service.set_window_status(principal=request.ctx.principal, hall_code=code,
-                                             number=number, status=change.status)
-    if window.pop("changed"):
-        await request.app.ctx.broker.publish(f"hall:{code}", {"event": "window.status_changed",
-                                                              "window": window["number"],
-                                                              "status": window["status"]})
-    window.pop("id")
-    return json_response(window)
+    window = await service.set_window_status(request.app.ctx.rt, principal=request.ctx.principal,
+                                             hall_code=code, number=number, status=change.status)
+    return json_response(schemas.WindowOut.from_model(window).model_dump())

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend.kit.pagination import PageQuery
+
+if TYPE_CHECKING:
+    from backend.catalog.models import Window
 
 HallLevel = Literal["city", "county", "township", "village"]
 HALL_CODE_PATTERN = r"^\d{6}(\d{3}(\d{3})?)?$"
@@ -69,6 +72,11 @@ class WindowOut(BaseModel):
     categories: list[str]
     department: str
     status: Literal["open", "paused", "closed"]
+
+    @classmethod
+    def from_model(cls, window: "Window") -> "WindowOut":
+        return cls(number=window.number, name=window.name, categories=window.categories,
+                   department=window.department_code, status=window.status)
 
 
 class HallDetail(HallSummary):

@@ -4,14 +4,14 @@ from __future__ import annotations
 from typing import Any
 
 from tortoise.expressions import Q
-from tortoise.transactions import in_transaction
 
 from backend.catalog.calendar import WorkingCalendar
 from backend.catalog.models import Department, Hall, HolidayOverride, QueueCategory, ServiceItem, Window
 from backend.catalog.schemas import ServiceItemQuery
-from backend.kit import events
 from backend.kit.auth import Principal, require_hall_scope
 from backend.kit.errors import AppError
+from backend.kit.uow import UnitOfWork, unit_of_work
+from backend.runtime import Runtime
 
 __all__ = [
     "list_halls", "hall_tree", "get_hall_detail", "hall_lineage", "list_departments",
@@ -152,20 +152,22 @@ async def load_working_calendar() -> WorkingCalendar:
     return WorkingCalendar(dict(overrides))
 
 
-async def set_window_status(*, principal: Principal, hall_code: str, number: str, status: str) -> dict[str, Any]:
-    """A clerk opens, pauses or closes a window of a hall they are posted to."""
+async def set_window_status(rt: Runtime, *, principal: Principal, hall_code: str, number: str,
+                            status: str, tx: UnitOfWork | None = None) -> Window:
+    """A clerk opens, pauses or closes a window of a hall they are posted to; the hall's channel hears
+    of it once the change is committed."""
     require_hall_scope(principal, await hall_lineage(hall_code), WINDOW_ROLES)
-    async with in_transaction() as tx:
-        window = await Window.filter(hall_id=hall_code, number=number).using_db(tx) \
+    async with unit_of_work(rt, tx) as uow:
+        window = await Window.filter(hall_id=hall_code, number=number).using_db(uow.tx) \
             .select_for_update().first()
         if window is None:
             raise AppError("window_not_found", 404)
         previous = window.status
-        window.status = status
-        await window.save(using_db=tx, update_fields=["status"])
         if previous != status:
-            await events.record(tx, "window.status_changed", f"window:{window.id}", hall=hall_code,
-                                number=number, status=status, previous=previous, by=principal.subject)
-    return {"number": window.number, "name": window.name, "categories": window.categories,
-            "department": window.department_code, "status": window.status, "id": window.id,
-            "changed": previous != status}
+            window.status = status
+            await window.save(using_db=uow.tx, update_fields=["status"])
+            await uow.record("window.status_changed", f"window:{window.id}", hall=hall_code,
+                             number=number, status=status, previous=previous, by=principal.subject)
+            uow.publish(f"hall:{hall_code}", {"event": "window.status_changed", "window": number,
+                                              "status": status})
+    return window

@@ -125,7 +125,7 @@ def authenticated(kind: Literal["citizen", "staff"] | None = None, roles: Iterab
             token = _bearer(request)
             if token is None:
                 raise AppError("unauthenticated", 401, headers={"WWW-Authenticate": "Bearer"})
-            principal = decode_access_token(request.app.ctx.settings, token)
+            principal = decode_access_token(request.app.ctx.rt.settings, token)
             if kind is not None and principal.kind != kind:
                 raise AppError("forbidden_role", 403)
             if wanted_roles and not principal.has_role(*wanted_roles):

@@ -35,7 +35,7 @@ async def readyz(request: Request):
     try:
         await connections.get("default").execute_query("SELECT 1")
     except Exception:  # any failure means not ready; the reason goes to the log, not to the prober
-        request.app.ctx.log.warning("readiness: database unreachable", exc_info=True)
+        request.app.ctx.rt.log.warning("readiness: database unreachable", exc_info=True)
         checks["database"] = "unreachable"
     redis = request.app.ctx.rt.redis
     if redis is None:
@@ -44,7 +44,7 @@ async def readyz(request: Request):
         try:
             await redis.ping()
         except Exception:  # same as above: report, do not crash the probe
-            request.app.ctx.log.warning("readiness: redis unreachable", exc_info=True)
+            request.app.ctx.rt.log.warning("readiness: redis unreachable", exc_info=True)
             checks["redis"] = "unreachable"
     ready = all(v != "unreachable" for v in checks.values())
     return json_response({"status": "ok" if ready else "unavailable", **checks}, status=200 if ready else 503)

@@ -92,7 +92,7 @@ class TestHallScope:
         number = (await client.get("/api/v1/halls/150929")).json()["windows"][0]["number"]
         import asyncio
 
-        async with server.app.ctx.broker.subscribe("hall:150929") as messages:
+        async with server.app.ctx.rt.broker.subscribe("hall:150929") as messages:
             await client.patch(f"/api/v1/staff/halls/150929/windows/{number}", headers=bearer(clerk),
                                json={"status": "open"})
             message = await asyncio.wait_for(anext(messages), timeout=5)

@@ -2,7 +2,7 @@ import asyncio
 
 import pytest
 
-from backend.catalog.cache import CatalogueCache
+from backend.kit.cache import AnswerCache
 
 
 class Builder:
@@ -16,25 +16,25 @@ class Builder:
 
 
 async def test_a_burst_of_the_same_request_builds_the_answer_once():
-    cache, build = CatalogueCache(ttl_seconds=60), Builder()
+    cache, build = AnswerCache(ttl_seconds=60), Builder()
     answers = await asyncio.gather(*(cache.get(("halls",), build) for _ in range(20)))
     assert build.calls == 1
     assert all(a is answers[0] for a in answers)
 
 
 async def test_different_keys_and_a_zero_ttl_build_again():
-    cache, build = CatalogueCache(ttl_seconds=60), Builder()
+    cache, build = AnswerCache(ttl_seconds=60), Builder()
     await cache.get(("a",), build)
     await cache.get(("b",), build)
     assert build.calls == 2
-    uncached, again = CatalogueCache(ttl_seconds=0), Builder()
+    uncached, again = AnswerCache(ttl_seconds=0), Builder()
     await uncached.get(("a",), again)
     await uncached.get(("a",), again)
     assert again.calls == 2
 
 
 async def test_a_failure_is_not_kept():
-    cache, build = CatalogueCache(ttl_seconds=60), Builder()
+    cache, build = AnswerCache(ttl_seconds=60), Builder()
 
     async def failing():
         raise LookupError("no such hall")
@@ -45,7 +45,7 @@ async def test_a_failure_is_not_kept():
 
 
 async def test_the_oldest_entries_go_first_past_the_limit():
-    cache, build = CatalogueCache(ttl_seconds=60, max_entries=2), Builder()
+    cache, build = AnswerCache(ttl_seconds=60, max_entries=2), Builder()
     for key in ("a", "b", "c"):
         await cache.get((key,), build)
     await cache.get(("a",), build)

@@ -1,4 +1,4 @@
-"""Finished catalogue answers kept for a few seconds in each process.
+"""Finished answers kept for a few seconds in each process (the catalogue's, so far).
 
 The catalogue changes only when `ehall seed` reloads it, yet every app start reads it: building an
 answer costs 10-50 bare requests of ORM work (bench/README.md), serving a kept one costs about one,
@@ -14,10 +14,10 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
-__all__ = ["CatalogueCache"]
+__all__ = ["AnswerCache"]
 
 
-class CatalogueCache:
+class AnswerCache:
     def __init__(self, ttl_seconds: float, max_entries: int = 2048):
         self._ttl = ttl_seconds
         self._max_entries = max_entries
