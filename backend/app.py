@@ -19,7 +19,9 @@ from backend.kit.i18n import MessageCatalogue
 from backend.kit.observability import LATENCY, REQUESTS, configure_logging
 from backend.kit.pii import PiiCipher, redact_text
 from backend.kit.ratelimit import MemoryRateLimiter, RedisRateLimiter
+from backend.kit.gate import WorkGate
 from backend.kit.realtime import MemoryBroker, RedisBroker
+from backend.kit.sessions import MemorySessionRevocations, RedisSessionRevocations
 from backend.kit.redis import create_redis
 from backend.ops.routes import bp as ops_bp
 from backend.runtime import Runtime
@@ -28,9 +30,33 @@ from miniprogram_api.routes import bp as miniprogram_bp
 from miniprogram_api.wechat import WechatGateway
 from notify.sms import ConsoleSmsSender, SmsTemplates
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "build_runtime"]
 
 log = logging.getLogger("ehall.http")
+
+
+def build_runtime(settings: Settings, messages: MessageCatalogue | None = None) -> Runtime:
+    """The long-lived parts of one process (a server worker, or a CLI command that needs them)."""
+    config_dir = settings.resolved_config_dir()
+    redis = create_redis(settings)
+    keep = settings.auth.access_ttl_seconds
+    return Runtime(
+        settings=settings,
+        messages=messages or MessageCatalogue.load(config_dir / "messages" / "errors.toml"),
+        cipher=PiiCipher(settings.pii_keyring, settings.pii_active_key_id,
+                         settings.pii_index_key.get_secret_value().encode()),
+        limiter=RedisRateLimiter(redis, settings.redis_prefix) if redis else MemoryRateLimiter(),
+        broker=RedisBroker(redis, settings.redis_prefix) if redis else MemoryBroker(),
+        redis=redis,
+        sms=ConsoleSmsSender(SmsTemplates(config_dir / "templates" / "sms.toml"), settings.sms.sign_name),
+        wechat=WechatGateway(settings, redis),
+        catalogue_cache=AnswerCache(settings.catalog.cache_seconds),
+        log=log,
+        revocations=RedisSessionRevocations(redis, settings.redis_prefix, keep) if redis
+        else MemorySessionRevocations(keep),
+        password_checks=WorkGate(running=settings.staff.password_checks_running,
+                                 waiting=settings.staff.password_checks_waiting),
+    )
 
 
 def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool = True) -> Sanic:
@@ -64,21 +90,7 @@ def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool
     async def start(app: Sanic) -> None:
         if manage_database:
             await init_db(settings)
-        redis = create_redis(settings)
-        app.ctx.rt = Runtime(
-            settings=settings,
-            messages=messages,
-            cipher=PiiCipher(settings.pii_keyring, settings.pii_active_key_id,
-                             settings.pii_index_key.get_secret_value().encode()),
-            limiter=RedisRateLimiter(redis, settings.redis_prefix) if redis else MemoryRateLimiter(),
-            broker=RedisBroker(redis, settings.redis_prefix) if redis else MemoryBroker(),
-            redis=redis,
-            sms=ConsoleSmsSender(SmsTemplates(settings.resolved_config_dir() / "templates" / "sms.toml"),
-                                 settings.sms.sign_name),
-            wechat=WechatGateway(settings, redis),
-            catalogue_cache=AnswerCache(settings.catalog.cache_seconds),
-            log=log,
-        )
+        app.ctx.rt = build_runtime(settings, messages)
 
     @app.after_server_stop
     async def stop(app: Sanic) -> None:
@@ -92,9 +104,12 @@ def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool
 
     @app.on_request(priority=100)
     async def begin(request: Request) -> None:
+        # our own id names the request in logs and audit rows; a client's id is only kept beside it,
+        # so that no client can plant a request id of its choosing in the audit log
+        request.ctx.request_id = uuid.uuid4().hex
         incoming = request.headers.get("x-request-id", "")
-        request.ctx.request_id = incoming if 8 <= len(incoming) <= 64 and incoming.isascii() \
-            and incoming.replace("-", "").isalnum() else uuid.uuid4().hex
+        request.ctx.client_request_id = incoming if 8 <= len(incoming) <= 64 and incoming.isascii() \
+            and incoming.replace("-", "").isalnum() else None
         request.ctx.started = time.perf_counter()
 
     @app.on_response(priority=100)
@@ -108,7 +123,8 @@ def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool
         LATENCY.labels(request.method, route).observe(elapsed)
         if settings.access_log:
             log.info("request", extra={"ehall": {
-                "request_id": request_id, "method": request.method, "path": redact_text(request.path),
+                "request_id": request_id, "client_request_id": getattr(request.ctx, "client_request_id", None),
+                "method": request.method, "path": redact_text(request.path),
                 "route": route, "status": response.status, "ms": round(elapsed * 1000, 2),
                 "ip": request.remote_addr or request.ip}})
 

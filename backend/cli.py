@@ -88,7 +88,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def cmd_staff_create(args: argparse.Namespace) -> None:
-    from backend.accounts.service import create_staff
+    from backend.accounts.staff import create_staff
     from backend.kit.auth import STAFF_ROLES, Grant
     from backend.kit.db import close_db, init_db
     from backend.kit.errors import AppError
@@ -107,10 +107,13 @@ def cmd_staff_create(args: argparse.Namespace) -> None:
     settings = _settings()
 
     async def run() -> int:
+        from backend.app import build_runtime
+
         await _migrate(settings)
         await init_db(settings)
+        rt = build_runtime(settings)
         try:
-            staff = await create_staff(username=args.username, password=password,
+            staff = await create_staff(rt, username=args.username, password=password,
                                        display_name=args.display_name or args.username, grants=grants)
             return staff.id
         finally:

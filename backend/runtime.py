@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from backend.kit.cache import AnswerCache
+from backend.kit.gate import WorkGate
 from backend.kit.gateways import SmsSender, WechatGateway
 from backend.kit.i18n import MessageCatalogue
 from backend.kit.pii import PiiCipher
 from backend.kit.ratelimit import RateLimiter
 from backend.kit.realtime import Broker
+from backend.kit.sessions import SessionRevocations
 from backend.settings import Settings
 
 __all__ = ["Runtime"]
@@ -34,3 +36,5 @@ class Runtime:
     wechat: WechatGateway
     catalogue_cache: AnswerCache
     log: logging.Logger
+    revocations: SessionRevocations
+    password_checks: WorkGate          # argon2 verifications in flight

@@ -49,7 +49,18 @@ class OtpSettings(BaseModel):
 
 
 class StaffSettings(BaseModel):
-    login_failures_per_15_minutes: int = 10
+    # every attempt counts, before its password is checked: at most this many passwords are ever
+    # compared for one username in 15 minutes, however many guesses arrive in parallel
+    login_attempts_per_15_minutes: int = 10
+    login_attempts_per_ip_per_15_minutes: int = 50
+    # argon2 verifications running at once per process, and waiting for a turn; beyond both: 503
+    password_checks_running: int = 2
+    password_checks_waiting: int = 16
+    # unmasked personal-data reads per staff member
+    pii_reads_per_hour: int = 30
+    pii_reads_per_day: int = 120
+    # a staff-side lookup of a citizen in a hall lets staff of that hall read the citizen's data this long
+    pii_relation_hours: int = 12
 
 
 class SmsSettings(BaseModel):

@@ -7,7 +7,7 @@ import uuid
 
 import httpx
 
-from backend.accounts.service import create_staff
+from backend.accounts.staff import create_staff
 from backend.kit.auth import Grant
 
 
@@ -39,7 +39,8 @@ def bearer(tokens: dict) -> dict[str, str]:
 
 async def staff_tokens(client: httpx.AsyncClient, *grants: Grant, password: str = "correct horse battery") -> dict:
     username = f"staff-{uuid.uuid4().hex[:10]}"
-    staff = await create_staff(username=username, password=password, display_name="测试员", grants=grants)
+    staff = await create_staff(client.rt, username=username, password=password, display_name="测试员",
+                               grants=grants)
     login = await client.post("/api/v1/staff/login", json={"username": username, "password": password})
     assert login.status_code == 200, login.text
     return {**login.json(), "username": username, "id": staff.id}

@@ -32,12 +32,13 @@ async def test_a_whole_citizen_and_staff_journey_logs_no_personal_data(client, c
                                             json={"id_number": ID_17 + "0" if ID_NUMBER[-1] != "0" else ID_17 + "1"}))
         responses.append(await client.get(f"/api/v1/nothing/{phone}/{ID_NUMBER}"))          # in a URL
         clerk = await staff_tokens(client, Grant("window_clerk", hall="150900"))
-        found = await client.post("/api/v1/staff/citizens/lookup", headers=bearer(clerk), json={"phone": phone})
+        found = await client.post("/api/v1/staff/citizens/lookup", headers=bearer(clerk), json={"phone": phone, "hall": "150900"})
         responses.append(found)
         wx = await client.post("/mp/v1/auth/login", json={"code": fake_wechat.issue_login_code(openid="o-pii-test")})
         responses.append(await client.post("/mp/v1/auth/phone", headers=bearer(wx.json()),
                                            json={"code": fake_wechat.issue_phone_code(phone)}))
-        pii = await client.get(f"/api/v1/staff/citizens/{found.json()['id']}/pii", headers=bearer(clerk))
+        pii = await client.get(f"/api/v1/staff/citizens/{found.json()['id']}/pii", headers=bearer(clerk),
+                               params={"hall": "150900", "reason": "identity check"})
     finally:
         for logger in loggers:
             logger.removeHandler(handler)

@@ -1,7 +1,7 @@
 from tortoise import fields
 from tortoise.models import Model
 
-__all__ = ["Citizen", "WechatIdentity", "OtpChallenge", "RefreshToken", "StaffUser", "StaffGrant"]
+__all__ = ["Citizen", "CitizenContact", "WechatIdentity", "OtpChallenge", "RefreshToken", "StaffUser", "StaffGrant"]
 
 
 class Citizen(Model):
@@ -12,13 +12,31 @@ class Citizen(Model):
     phone_index = fields.CharField(max_length=64, null=True, unique=True)
     name_enc = fields.CharField(max_length=256, null=True)
     id_number_enc = fields.CharField(max_length=160, null=True)
-    id_number_index = fields.CharField(max_length=64, null=True, db_index=True)
+    # unique: one person, one account (two accounts with one ID number are joined by staff, not by chance)
+    id_number_index = fields.CharField(max_length=64, null=True, unique=True)
     preferred_language = fields.CharField(max_length=2, default="zh")
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
+    closed_at = fields.DatetimeField(null=True)     # 注销: personal data erased, the id kept for what the law keeps
 
     class Meta:
         table = "citizen"
+
+
+class CitizenContact(Model):
+    """A citizen's business with a hall, which lets that hall's staff read the citizen's personal data
+    for a while (accounts.personal_data). For now a staff-side lookup; bookings, tickets, cases and
+    conversations will add their own."""
+    id = fields.BigIntField(primary_key=True)
+    citizen = fields.ForeignKeyField("ehall.Citizen", related_name="contacts", on_delete=fields.CASCADE)
+    hall_code = fields.CharField(max_length=12)
+    source = fields.CharField(max_length=16)           # lookup | appointment | ticket | case | conversation
+    staff_id = fields.BigIntField(null=True)
+    at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "citizen_contact"
+        indexes = (("citizen_id", "hall_code", "at"),)
 
 
 class WechatIdentity(Model):

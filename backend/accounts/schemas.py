@@ -4,6 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from backend.catalog.schemas import HALL_CODE_PATTERN
 from backend.kit.auth import STAFF_ROLES
 from backend.kit.identity import normalize_id_number, normalize_phone
 
@@ -38,6 +39,10 @@ class TokenPair(BaseModel):
     expires_in: int
     refresh_token: str
     refresh_expires_in: int
+
+
+class CitizenLogin(TokenPair):
+    is_new: bool = Field(description="a citizen created by this login: the app should ask for the profile")
 
 
 class RefreshRequest(_Strict):
@@ -82,8 +87,14 @@ class StaffProfile(BaseModel):
 
 class CitizenLookup(_Strict):
     phone: str = Field(max_length=20)
+    hall: str = Field(pattern=HALL_CODE_PATTERN, description="the hall the citizen is being served in")
 
     _phone = field_validator("phone")(lambda cls, v: normalize_phone(v))
+
+
+class PiiReadQuery(_Strict):
+    hall: str = Field(pattern=HALL_CODE_PATTERN, description="the hall where the citizen has business")
+    reason: str = Field(min_length=2, max_length=200, description="why the unmasked data is needed (audited)")
 
 
 class CitizenPii(BaseModel):

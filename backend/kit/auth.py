@@ -1,20 +1,22 @@
 """Who is calling: JWT access tokens, principals with roles scoped to halls/departments, decorators.
 
-Access tokens are short-lived JWTs (they cannot be revoked); refresh tokens are opaque, hashed in the
-database and rotated on every use (accounts.service). Staff grants travel inside the access token, so
-a changed assignment takes effect at the next refresh, at most `auth.access_ttl_seconds` later.
+Access tokens are short-lived JWTs that name their session (`sid`, the refresh-token family); refresh
+tokens are opaque, hashed in the database and rotated on every use (accounts.sessions). A session that
+ends (logout, a staff member disabled or their grants changed) is revoked in kit.sessions, which every
+authenticated request consults, so its access tokens stop at once.
 """
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from functools import wraps
 from typing import Any, Iterable, Literal
 
 import jwt
 from sanic import Request
 
+from backend.kit import clock
 from backend.kit.errors import AppError
 from backend.settings import Settings
 
@@ -46,6 +48,8 @@ class Principal:
     kind: Literal["citizen", "staff"]
     id: int
     grants: tuple[Grant, ...] = field(default_factory=tuple)
+    session: str = ""                 # the refresh-token family this token was issued in
+    language: str | None = None       # a citizen's preferred language, for answers without Accept-Language
 
     @property
     def subject(self) -> str:
@@ -72,41 +76,52 @@ class Principal:
 
 
 def issue_access_token(settings: Settings, principal: Principal) -> tuple[str, int]:
-    now = datetime.now(timezone.utc)
+    now = clock.now()
     ttl = settings.auth.access_ttl_seconds
     claims: dict[str, Any] = {
         "sub": principal.subject,
+        "sid": principal.session,
         "iss": settings.auth.issuer,
         "aud": settings.auth.audience,
-        "iat": now,
-        "exp": now + timedelta(seconds=ttl),
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(seconds=ttl)).timestamp()),
         "jti": uuid.uuid4().hex,
     }
     if principal.grants:
         claims["grants"] = [g.to_claim() for g in principal.grants]
+    if principal.language:
+        claims["lng"] = principal.language
     token = jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
     return token, ttl
 
 
+_INVALID = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+
+
 def decode_access_token(settings: Settings, token: str) -> Principal:
     try:
+        # expiry is checked against kit.clock below, so that tests can move time
         claims = jwt.decode(
             token, settings.jwt_secret.get_secret_value(), algorithms=["HS256"],
             audience=settings.auth.audience, issuer=settings.auth.issuer,
-            options={"require": ["sub", "exp", "iat"]})
-    except jwt.ExpiredSignatureError:
-        raise AppError("token_expired", 401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
+            options={"require": ["sub", "sid", "exp", "iat"], "verify_exp": False, "verify_iat": False})
     except jwt.PyJWTError:
-        raise AppError("token_invalid", 401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
+        raise AppError("token_invalid", 401, headers=_INVALID) from None
+    if not isinstance(claims["exp"], int) or claims["exp"] <= clock.now().timestamp():
+        raise AppError("token_expired", 401, headers=_INVALID)
     kind, _, raw_id = str(claims["sub"]).partition(":")
-    if kind not in ("citizen", "staff") or not raw_id.isdigit():
-        raise AppError("token_invalid", 401)
+    # ASCII digits only: int() would also take "٣" or "３" and name another row than the one signed
+    if kind not in ("citizen", "staff") or not (raw_id.isascii() and raw_id.isdigit()) \
+            or not 0 < int(raw_id) < 2**63 or not isinstance(claims["sid"], str):
+        raise AppError("token_invalid", 401, headers=_INVALID)
+    language = claims.get("lng")
     try:
         grants = tuple(Grant(role=g["role"], hall=g.get("hall"), department=g.get("dept"))
                        for g in claims.get("grants", []))
-    except (TypeError, KeyError):
-        raise AppError("token_invalid", 401) from None
-    return Principal(kind=kind, id=int(raw_id), grants=grants)  # type: ignore[arg-type]
+    except (TypeError, KeyError, AttributeError):
+        raise AppError("token_invalid", 401, headers=_INVALID) from None
+    return Principal(kind=kind, id=int(raw_id), grants=grants, session=claims["sid"],  # type: ignore[arg-type]
+                     language=language if language in ("zh", "mn", "en") else None)
 
 
 def _bearer(request: Request) -> str | None:
@@ -125,12 +140,15 @@ def authenticated(kind: Literal["citizen", "staff"] | None = None, roles: Iterab
             token = _bearer(request)
             if token is None:
                 raise AppError("unauthenticated", 401, headers={"WWW-Authenticate": "Bearer"})
-            principal = decode_access_token(request.app.ctx.rt.settings, token)
+            rt = request.app.ctx.rt
+            principal = decode_access_token(rt.settings, token)
+            if await rt.revocations.is_revoked(principal.session):
+                raise AppError("session_ended", 401, headers=_INVALID)
+            request.ctx.principal = principal
             if kind is not None and principal.kind != kind:
                 raise AppError("forbidden_role", 403)
             if wanted_roles and not principal.has_role(*wanted_roles):
                 raise AppError("forbidden_role", 403)
-            request.ctx.principal = principal
             return await handler(request, *args, **kwargs)
 
         wrapper.__ehall_auth__ = True  # type: ignore[attr-defined]

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sanic import Request
 from sanic.exceptions import (
     BadRequest,
@@ -51,13 +53,21 @@ _FIELD_CODES = {
 
 
 def language_of(request: Request) -> str:
-    return negotiate_language(request.headers.get("accept-language"))
+    """Accept-Language; without one, the language a logged-in citizen chose in their profile."""
+    header = request.headers.get("accept-language")
+    if not header:
+        principal = getattr(request.ctx, "principal", None)
+        if principal is not None and principal.language:
+            return principal.language
+    return negotiate_language(header)
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> HTTPResponse:
-    return HTTPResponse(
-        json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str),
-        status=status, headers=headers, content_type="application/json; charset=utf-8")
+def json_response(body: BaseModel | Any, status: int = 200, headers: dict[str, str] | None = None) -> HTTPResponse:
+    """An answer: a response schema's model (the one definition of what the client gets), or plain JSON
+    for kit's own answers."""
+    payload = body.model_dump_json() if isinstance(body, BaseModel) \
+        else json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
+    return HTTPResponse(payload, status=status, headers=headers, content_type="application/json; charset=utf-8")
 
 
 def _field_errors(exc: ValidationError) -> list[FieldError]:
@@ -159,6 +169,10 @@ def error_to_problem(exc: BaseException) -> AppError:
         return AppError("body_too_large", 413)
     if isinstance(exc, ServiceUnavailable):
         return AppError("service_unavailable", 503)
+    if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
+        # limits, sessions and the broker live in Redis: without it we cannot decide safely, so we
+        # refuse for a moment rather than guess (a limit skipped is an SMS bill, a session not checked)
+        return AppError("service_unavailable", 503, headers={"Retry-After": "5"}, retry_after=5)
     if isinstance(exc, BadRequest):
         return AppError("malformed_json" if "json" in str(exc).lower() else "validation_failed", 400)
     if isinstance(exc, SanicException) and 400 <= exc.status_code < 500:

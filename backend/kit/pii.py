@@ -10,7 +10,8 @@ import re
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ["PiiCipher", "mask_phone", "mask_id_number", "mask_name", "redact_text"]
+__all__ = ["PiiCipher", "mask_phone", "mask_id_number", "mask_name", "redact_text", "reveal", "masked",
+           "PHONE", "NAME", "ID_NUMBER"]
 
 
 class PiiCipher:
@@ -69,3 +70,22 @@ def redact_text(text: str) -> str:
     """Mask anything that looks like a mainland mobile number or an 18-character ID number."""
     text = _ID_IN_TEXT.sub(lambda m: m.group(1) + "*" * 11 + m.group(3), text)
     return _PHONE_IN_TEXT.sub(lambda m: m.group(1) + "****" + m.group(3), text)
+
+
+# What each encrypted column holds. The purpose is bound into the ciphertext (a phone cannot be
+# copied into the name column) and names the mask a response uses.
+PHONE = "citizen.phone"
+NAME = "citizen.name"
+ID_NUMBER = "citizen.id_number"
+
+_MASKS = {PHONE: mask_phone, NAME: mask_name, ID_NUMBER: mask_id_number}
+
+
+def reveal(cipher: PiiCipher, sealed: str | None, purpose: str) -> str | None:
+    """The clear value of an encrypted column (None stays None). Only for the owner or an audited read."""
+    return None if sealed is None else cipher.decrypt(sealed, purpose=purpose)
+
+
+def masked(cipher: PiiCipher, sealed: str | None, purpose: str) -> str | None:
+    """The value as every response and log line shows it: 138****1234, 张*, 150***********123X."""
+    return _MASKS[purpose](reveal(cipher, sealed, purpose))

@@ -33,6 +33,9 @@ class RateLimiter(Protocol):
     async def wait_time(self, key: str, windows: list[Window]) -> float:
         """Seconds until a hit would be allowed (0: now), counting nothing."""
 
+    async def forget(self, key: str, windows: list[Window]) -> None:
+        """Drop what `key` has counted (a login that succeeded clears its failed attempts)."""
+
 
 _CHECK = """
 for i = 1, #KEYS do
@@ -76,6 +79,10 @@ class RedisRateLimiter:
         keys, args = self._keys_and_args(key, windows)
         return int(await self._wait(keys=keys, args=args)) / 1000
 
+    async def forget(self, key: str, windows: list[Window]) -> None:
+        keys, _ = self._keys_and_args(key, windows)
+        await self._redis.delete(*keys)
+
 
 class MemoryRateLimiter:
     def __init__(self) -> None:
@@ -91,6 +98,10 @@ class MemoryRateLimiter:
 
     async def wait_time(self, key: str, windows: list[Window]) -> float:
         return self._wait(key, windows, time.monotonic())
+
+    async def forget(self, key: str, windows: list[Window]) -> None:
+        for window in windows:
+            self._windows.pop(f"{key}:{window.seconds}", None)
 
     async def hit(self, key: str, windows: list[Window]) -> float:
         async with self._lock:

@@ -63,7 +63,7 @@ class TestRefresh:
 class TestAccessTokens:
     def _claims(self, settings, **changes):
         now = datetime.now(timezone.utc)
-        return {"sub": "citizen:1", "iss": settings.auth.issuer, "aud": settings.auth.audience,
+        return {"sub": "citizen:1", "sid": "0" * 32, "iss": settings.auth.issuer, "aud": settings.auth.audience,
                 "iat": now, "exp": now + timedelta(minutes=5), **changes}
 
     async def test_no_token(self, client):

@@ -1,0 +1,193 @@
+"""Citizens: SMS-code login (a new phone becomes a new citizen) and the citizen's own profile."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+
+from backend.accounts.models import Citizen, OtpChallenge, WechatIdentity
+from backend.accounts.schemas import CitizenLogin, CitizenProfile, ProfilePatch, SmsCodeSent
+from backend.accounts import sessions
+from backend.kit import clock
+from backend.kit.errors import AppError
+from backend.kit.pii import ID_NUMBER, NAME, PHONE, masked
+from backend.kit.ratelimit import Window, enforce
+from backend.kit.uow import UnitOfWork, unit_of_work
+from backend.runtime import Runtime
+
+__all__ = [
+    "request_sms_code", "login_with_sms_code", "get_profile", "update_profile", "register_citizen",
+    "find_by_phone", "lock_citizen", "attach_phone", "absorb_citizen",
+]
+
+
+# --- SMS login --------------------------------------------------------------------------------------
+
+def _code_hash(rt: Runtime, challenge_key: str, code: str) -> str:
+    # keyed, so a leaked table cannot be brute-forced over the million possible codes
+    key = rt.settings.pii_index_key.get_secret_value().encode()
+    return hmac.new(key, f"otp\x00{challenge_key}\x00{code}".encode(), hashlib.sha256).hexdigest()
+
+
+async def request_sms_code(rt: Runtime, *, phone: str, client_ip: str, language: str) -> SmsCodeSent:
+    otp = rt.settings.otp
+    phone_index = rt.cipher.index(phone, purpose=PHONE)
+    # both limits count before the SMS is paid for
+    await enforce(rt.limiter, f"otp:ip:{client_ip}", [Window(otp.per_ip_per_hour, 3600)])
+    await enforce(rt.limiter, f"otp:phone:{phone_index}", [
+        Window(otp.per_phone_per_minute, 60), Window(otp.per_phone_per_hour, 3600),
+        Window(otp.per_phone_per_day, 86400)])
+    code = "".join(secrets.choice("0123456789") for _ in range(otp.length))
+    salt = secrets.token_hex(8)
+    now = clock.now()
+    async with unit_of_work(rt) as uow:
+        # a new code replaces any older one still open for this phone
+        await OtpChallenge.filter(phone_index=phone_index, consumed_at__isnull=True) \
+            .using_db(uow.tx).update(consumed_at=now)
+        await OtpChallenge.create(phone_index=phone_index, code_hash=f"{salt}${_code_hash(rt, salt, code)}",
+                                  expires_at=now + timedelta(seconds=otp.ttl_seconds), using_db=uow.tx)
+    await rt.sms.send(phone, "login_code", language, code=code, minutes=otp.ttl_seconds // 60)
+    return SmsCodeSent(expires_in=otp.ttl_seconds, resend_after=60 // max(1, otp.per_phone_per_minute))
+
+
+async def _consume_sms_code(rt: Runtime, phone_index: str, code: str) -> None:
+    max_attempts = rt.settings.otp.max_attempts
+    challenge = await OtpChallenge.filter(
+        phone_index=phone_index, consumed_at__isnull=True, expires_at__gt=clock.now()).order_by("-id").first()
+    if challenge is None:
+        raise AppError("otp_expired", 400)
+    # count the guess before checking it: of any number of concurrent guesses only max_attempts are compared
+    counted = await OtpChallenge.filter(id=challenge.id, attempts__lt=max_attempts, consumed_at__isnull=True) \
+        .update(attempts=F("attempts") + 1)
+    if not counted:
+        raise AppError("otp_expired", 400)
+    salt, _, expected = challenge.code_hash.partition("$")
+    if not hmac.compare_digest(expected, _code_hash(rt, salt, code)):
+        attempts = await OtpChallenge.filter(id=challenge.id).values_list("attempts", flat=True)
+        remaining = max(0, max_attempts - (attempts[0] if attempts else max_attempts))
+        if remaining == 0:
+            raise AppError("otp_expired", 400, remaining=0)  # this guess burnt the code
+        raise AppError("otp_invalid", 400, remaining=remaining)
+    if not await OtpChallenge.filter(id=challenge.id, consumed_at__isnull=True).update(consumed_at=clock.now()):
+        raise AppError("otp_expired", 400)  # a concurrent login with the same code won
+
+
+async def login_with_sms_code(rt: Runtime, *, phone: str, code: str, client_ip: str) -> CitizenLogin:
+    await enforce(rt.limiter, f"login:ip:{client_ip}", [Window(rt.settings.otp.login_per_ip_per_minute, 60)])
+    await _consume_sms_code(rt, rt.cipher.index(phone, purpose=PHONE), code)
+    for _ in range(2):  # two first logins of one new phone at once: the loser finds the winner's row
+        try:
+            async with unit_of_work(rt) as uow:
+                citizen = await find_by_phone(rt, phone=phone, uow=uow)
+                is_new = citizen is None
+                if citizen is None:
+                    citizen = await register_citizen(rt, channel="sms", phone=phone, uow=uow)
+                tokens = await sessions.open_session(rt, kind="citizen", subject_id=citizen.id, uow=uow)
+                return CitizenLogin(**tokens.model_dump(), is_new=is_new)
+        except IntegrityError:
+            continue
+    raise AppError("service_unavailable", 503)
+
+
+# --- the citizen record, for this domain and the WeChat door -----------------------------------------
+
+async def register_citizen(rt: Runtime, *, channel: str, phone: str | None = None, uow: UnitOfWork) -> Citizen:
+    """A new citizen, known by a phone (SMS login) or by nothing yet (a first WeChat login)."""
+    citizen = await Citizen.create(
+        phone_index=rt.cipher.index(phone, purpose=PHONE) if phone else None,
+        phone_enc=rt.cipher.encrypt(phone, purpose=PHONE) if phone else None, using_db=uow.tx)
+    await uow.record("citizen.registered", f"citizen:{citizen.id}", channel=channel)
+    return citizen
+
+
+async def find_by_phone(rt: Runtime, *, phone: str, uow: UnitOfWork | None = None) -> Citizen | None:
+    query = Citizen.filter(phone_index=rt.cipher.index(phone, purpose=PHONE))
+    return await (query.using_db(uow.tx) if uow else query).first()
+
+
+async def lock_citizen(*, citizen_id: int, uow: UnitOfWork) -> Citizen:
+    """The citizen's row, locked until the unit of work ends (PostgreSQL; SQLite serialises writers)."""
+    citizen = await Citizen.filter(id=citizen_id, closed_at__isnull=True).using_db(uow.tx) \
+        .select_for_update().first()
+    if citizen is None:
+        raise AppError("citizen_not_found", 404)
+    return citizen
+
+
+async def attach_phone(rt: Runtime, *, citizen: Citizen, phone: str, uow: UnitOfWork) -> None:
+    citizen.phone_index = rt.cipher.index(phone, purpose=PHONE)
+    citizen.phone_enc = rt.cipher.encrypt(phone, purpose=PHONE)
+    await citizen.save(using_db=uow.tx, update_fields=["phone_index", "phone_enc", "updated_at"])
+
+
+async def absorb_citizen(rt: Runtime, *, absorbed: Citizen, into: Citizen, uow: UnitOfWork) -> None:
+    """Fold a citizen record that holds nothing but a WeChat login into the phone's citizen: keep the
+    profile fields the target lacks, end the absorbed record's sessions, delete it."""
+    changed = []
+    for field in ("name_enc", "id_number_enc", "id_number_index"):
+        if getattr(into, field) is None and getattr(absorbed, field) is not None:
+            setattr(into, field, getattr(absorbed, field))
+            setattr(absorbed, field, None)
+            changed.append(field)
+    if changed:
+        # the unique ID-number index would see both rows for a moment: clear the absorbed one first
+        await absorbed.save(using_db=uow.tx, update_fields=changed)
+        await into.save(using_db=uow.tx, update_fields=[*changed, "updated_at"])
+    await sessions.end_sessions(rt, kind="citizen", subject_id=absorbed.id, uow=uow)
+    await absorbed.delete(using_db=uow.tx)
+
+
+# --- profile -----------------------------------------------------------------------------------------
+
+async def _profile(rt: Runtime, citizen: Citizen, *, uow: UnitOfWork | None = None) -> CitizenProfile:
+    bound = WechatIdentity.filter(citizen_id=citizen.id)
+    return CitizenProfile(
+        id=citizen.id,
+        phone=masked(rt.cipher, citizen.phone_enc, PHONE),
+        name=masked(rt.cipher, citizen.name_enc, NAME),
+        id_number=masked(rt.cipher, citizen.id_number_enc, ID_NUMBER),
+        preferred_language=citizen.preferred_language,  # type: ignore[arg-type]
+        wechat_bound=await (bound.using_db(uow.tx) if uow else bound).exists(),
+    )
+
+
+async def get_profile(rt: Runtime, *, citizen_id: int) -> CitizenProfile:
+    citizen = await Citizen.get_or_none(id=citizen_id, closed_at__isnull=True)
+    if citizen is None:
+        raise AppError("citizen_not_found", 404)
+    return await _profile(rt, citizen)
+
+
+async def update_profile(rt: Runtime, *, citizen_id: int, patch: ProfilePatch,
+                         tx: UnitOfWork | None = None) -> CitizenProfile:
+    """Change name, ID number or language. The row is read under lock and only the changed columns
+    are written, so a phone bound in the meantime (WeChat) is never overwritten with an old value."""
+    given = {f for f in patch.model_fields_set if getattr(patch, f) is not None}
+    async with unit_of_work(rt, tx) as uow:
+        citizen = await lock_citizen(citizen_id=citizen_id, uow=uow)
+        columns = []
+        if "name" in given:
+            citizen.name_enc = rt.cipher.encrypt(patch.name, purpose=NAME)  # type: ignore[arg-type]
+            columns.append("name_enc")
+        if "id_number" in given:
+            index = rt.cipher.index(patch.id_number, purpose=ID_NUMBER)  # type: ignore[arg-type]
+            if await Citizen.filter(id_number_index=index).exclude(id=citizen.id).using_db(uow.tx).exists():
+                # one person, one account: joining two accounts is a staff decision, not a side effect
+                raise AppError("id_number_taken", 409)
+            citizen.id_number_enc = rt.cipher.encrypt(patch.id_number, purpose=ID_NUMBER)  # type: ignore[arg-type]
+            citizen.id_number_index = index
+            columns += ["id_number_enc", "id_number_index"]
+        if "preferred_language" in given:
+            citizen.preferred_language = patch.preferred_language  # type: ignore[assignment]
+            columns.append("preferred_language")
+        if columns:
+            try:
+                await citizen.save(using_db=uow.tx, update_fields=[*columns, "updated_at"])
+            except IntegrityError:  # the same ID number saved by another account a moment ago
+                raise AppError("id_number_taken", 409) from None
+            await uow.record("citizen.profile_changed", f"citizen:{citizen.id}", fields=sorted(given))
+        return await _profile(rt, citizen, uow=uow)

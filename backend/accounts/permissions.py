@@ -1,0 +1,16 @@
+"""Who may do what with accounts: role lists and scope checks."""
+from __future__ import annotations
+
+from backend.catalog.service import hall_lineage
+from backend.kit.auth import Principal, require_hall_scope
+
+__all__ = ["PII_READ_ROLES", "require_pii_scope"]
+
+# roles whose work needs a citizen's full name, phone or ID number (checking identity at a window,
+# approving, filing for a herder as their agent); admins manage accounts and do not need it
+PII_READ_ROLES = ("window_clerk", "approver", "agent", "supervisor")
+
+
+async def require_pii_scope(principal: Principal, *, hall: str) -> None:
+    """The reader works in `hall` (or above it, for the roles whose grants reach down)."""
+    require_hall_scope(principal, await hall_lineage(hall), PII_READ_ROLES)
