@@ -11,6 +11,12 @@ from backend.accounts.staff import create_staff
 from backend.kit.auth import Grant
 
 
+def unique_address() -> str:
+    """A client address no other test uses (IPv6 documentation range), for per-address limits: the
+    counters live in Redis for the whole run, so a shared address would carry other tests' hits."""
+    return f"2001:db8::{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}"
+
+
 def new_phone() -> str:
     return "1" + random.choice("3456789") + "".join(random.choice("0123456789") for _ in range(9))
 

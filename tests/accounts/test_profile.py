@@ -1,9 +1,13 @@
 """The citizen's profile: ID numbers are checked, personal data is encrypted at rest and masked in answers."""
+import asyncio
+import random
+import uuid
+
 import pytest
 
 from backend.accounts.models import Citizen
 from backend.kit.identity import id_number_check_char
-from tests.factories import bearer, login_citizen
+from tests.factories import bearer, login_citizen, new_phone
 
 ID_17 = "15092119850607321"
 ID_NUMBER = ID_17 + id_number_check_char(ID_17)
@@ -45,3 +49,68 @@ class TestPatch:
         response = await client.patch("/api/v1/me", headers=bearer(tokens), json=body)
         assert response.status_code == 422
         assert response.json()["errors"]
+
+
+class TestPatchRaces:
+    async def test_a_profile_change_never_undoes_a_phone_bound_at_the_same_moment(self, client, fake_wechat):
+        """update_profile reads the citizen under lock and writes only the changed columns: a phone
+        bound by the mini-program in between survives (on PostgreSQL the two really overlap)."""
+        async def one_citizen(i: int) -> tuple[int, str]:
+            login = (await client.post("/mp/v1/auth/login", json={
+                "code": fake_wechat.issue_login_code(openid=f"o-race-{uuid.uuid4().hex[:20]}")})).json()
+            phone = new_phone()
+            patched, bound = await asyncio.gather(
+                client.patch("/api/v1/me", headers=bearer(login), json={"name": f"其其格{i}"}),
+                client.post("/mp/v1/auth/phone", headers=bearer(login),
+                            json={"code": fake_wechat.issue_phone_code(phone)}))
+            assert patched.status_code == 200 and bound.status_code == 200, (patched.text, bound.text)
+            return bound.json()["citizen_id"], phone
+
+        for citizen_id, phone in await asyncio.gather(*(one_citizen(i) for i in range(12))):
+            row = await Citizen.get(id=citizen_id)
+            assert row.phone_index is not None and row.name_enc is not None
+
+
+class TestOneIdNumberOneAccount:
+    async def test_an_id_number_already_on_another_account_is_refused(self, client, capsys):
+        first, second = await login_citizen(client, capsys), await login_citizen(client, capsys)
+        number = _new_id_number()
+        assert (await client.patch("/api/v1/me", headers=bearer(first), json={"id_number": number})).status_code == 200
+        taken = await client.patch("/api/v1/me", headers=bearer(second), json={"name": "乌云", "id_number": number})
+        assert taken.status_code == 409 and taken.json()["code"] == "id_number_taken"
+        me = (await client.get("/api/v1/me", headers=bearer(second))).json()
+        assert me["id_number"] is None and me["name"] is None     # nothing half-written
+
+    async def test_two_accounts_claiming_one_id_number_at_once_one_wins(self, client, capsys):
+        accounts = [await login_citizen(client, capsys) for _ in range(4)]
+        number = _new_id_number()
+        responses = await asyncio.gather(*(
+            client.patch("/api/v1/me", headers=bearer(tokens), json={"id_number": number}) for tokens in accounts))
+        assert sorted(r.status_code for r in responses) == [200, 409, 409, 409]
+
+
+class TestLanguage:
+    async def test_errors_come_in_the_profiles_language_when_the_app_sends_none(self, client, capsys):
+        tokens = await login_citizen(client, capsys)
+        await client.patch("/api/v1/me", headers=bearer(tokens), json={"preferred_language": "mn"})
+        renewed = (await client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})).json()
+        refused = await client.patch("/api/v1/me", headers=bearer(renewed), json={"preferred_language": "fr"})
+        assert refused.status_code == 422 and refused.json()["lang"] == "mn"
+        asked = await client.patch("/api/v1/me", headers={**bearer(renewed), "Accept-Language": "en"},
+                                   json={"preferred_language": "fr"})
+        assert asked.json()["lang"] == "en"     # a header the app sends still wins
+
+
+class TestLogin:
+    async def test_the_first_login_says_the_citizen_is_new_and_the_next_does_not(self, app_with, capsys):
+        running = await app_with(otp={"per_phone_per_minute": 5})
+        async with running.client() as http:
+            first = await login_citizen(http, capsys)
+            again = await login_citizen(http, capsys, first["phone"])
+        assert first["is_new"] is True and again["is_new"] is False
+
+
+def _new_id_number() -> str:
+    first17 = "150921" + f"19{random.randint(50, 99)}0{random.randint(1, 9)}1{random.randint(0, 9)}" \
+        + f"{random.randint(0, 999):03d}"
+    return first17 + id_number_check_char(first17)

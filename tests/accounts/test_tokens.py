@@ -100,3 +100,41 @@ class TestAccessTokens:
                            settings.jwt_secret.get_secret_value(), algorithm="HS256")
         response = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {staff}"})
         assert response.status_code == 403 and response.json()["code"] == "forbidden_role"
+
+
+class TestSessionEnd:
+    async def test_logout_stops_the_access_token_at_once(self, client, capsys):
+        tokens = await login_citizen(client, capsys)
+        assert (await client.get("/api/v1/me", headers=bearer(tokens))).status_code == 200
+        await client.post("/api/v1/auth/logout", json={"refresh_token": tokens["refresh_token"]})
+        after = await client.get("/api/v1/me", headers=bearer(tokens))
+        assert after.status_code == 401 and after.json()["code"] == "session_ended"
+
+    async def test_logout_ends_only_that_session(self, app_with, capsys):
+        running = await app_with(otp={"per_phone_per_minute": 5})
+        async with running.client() as client:
+            phone_tokens = await login_citizen(client, capsys)
+            other = await login_citizen(client, capsys, phone_tokens["phone"])   # the same person on a tablet
+            await client.post("/api/v1/auth/logout", json={"refresh_token": phone_tokens["refresh_token"]})
+            assert (await client.get("/api/v1/me", headers=bearer(phone_tokens))).status_code == 401
+            assert (await client.get("/api/v1/me", headers=bearer(other))).status_code == 200
+
+    async def test_a_refreshed_access_token_belongs_to_the_same_session(self, client, capsys):
+        tokens = await login_citizen(client, capsys)
+        renewed = (await client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})).json()
+        await client.post("/api/v1/auth/logout", json={"refresh_token": renewed["refresh_token"]})
+        for pair in (tokens, renewed):
+            assert (await client.get("/api/v1/me", headers=bearer(pair))).status_code == 401
+
+    @pytest.mark.parametrize("sub", ["staff:\u0661", "staff:\uff11", "staff:\u00b2", "citizen:99999999999999999999"])
+    async def test_a_signed_token_with_a_strange_id_is_refused_not_a_500(self, client, settings, sub):
+        token = jwt.encode(TestAccessTokens()._claims(settings, sub=sub), settings.jwt_secret.get_secret_value(),
+                           algorithm="HS256")
+        response = await client.get("/api/v1/staff/me", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401 and response.json()["code"] == "token_invalid"
+
+    async def test_a_token_without_a_session_is_refused(self, client, settings):
+        claims = TestAccessTokens()._claims(settings)
+        del claims["sid"]
+        token = jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
+        assert (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})).status_code == 401

@@ -2,6 +2,8 @@
 makes the app user and the WeChat user one citizen."""
 import uuid
 
+from pydantic import SecretStr
+
 from backend.accounts.models import Citizen, WechatIdentity
 from tests.factories import bearer, login_citizen, new_phone
 
@@ -115,3 +117,22 @@ class TestPhoneBinding:
         assert (await client.post("/mp/v1/auth/phone", headers=bearer(login), json={"code": code})).status_code == 200
         again = await client.post("/mp/v1/auth/phone", headers=bearer(login), json={"code": code})
         assert again.status_code == 400 and again.json()["code"] == "wechat_code_invalid"
+
+
+class TestNotConfigured:
+    async def test_without_a_wechat_secret_the_answer_says_so(self, app_with):
+        running = await app_with(wechat={"secret": SecretStr("")})
+        async with running.client() as http:
+            response = await http.post("/mp/v1/auth/login", json={"code": "0a1b2c3d"},
+                                       headers={"Accept-Language": "en"})
+        assert response.status_code == 503
+        assert response.json()["code"] == "wechat_not_configured"
+        assert "not configured" in response.json()["detail"]
+
+
+class TestNewCitizen:
+    async def test_the_first_wechat_login_says_new_and_the_next_does_not(self, client, fake_wechat):
+        openid = _openid()
+        first = (await client.post("/mp/v1/auth/login", json={"code": fake_wechat.issue_login_code(openid=openid)}))
+        again = (await client.post("/mp/v1/auth/login", json={"code": fake_wechat.issue_login_code(openid=openid)}))
+        assert first.json()["is_new"] is True and again.json()["is_new"] is False
