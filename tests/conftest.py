@@ -31,6 +31,8 @@ BACKEND = os.environ.get("EHALL_TEST_BACKEND", "sqlite")
 PG_ADMIN_URL = os.environ.get("EHALL_TEST_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("EHALL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RUN_ID = uuid.uuid4().hex[:12]
+# as long as a key id may be, so that every ciphertext in the tests is as long as it can get
+TEST_KEY_ID = "test-key-2026-11"
 
 Sanic.test_mode = True
 
@@ -54,7 +56,7 @@ async def base_settings(tmp_path_factory) -> AsyncIterator[dict]:
     overrides: dict = {
         "environment": "test",
         "jwt_secret": secrets.token_urlsafe(32),
-        "pii_keys": "t1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "pii_keys": f"{TEST_KEY_ID}:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         "pii_index_key": secrets.token_urlsafe(32),
         "var_dir": tmp_path_factory.mktemp("var"),
         "access_log": True,

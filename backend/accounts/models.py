@@ -1,6 +1,8 @@
 from tortoise import fields
 from tortoise.models import Model
 
+from backend.kit.pii import NAME_MAX_CHARS, sealed_length
+
 __all__ = ["Citizen", "CitizenContact", "WechatIdentity", "OtpChallenge", "RefreshToken", "StaffUser", "StaffGrant"]
 
 
@@ -8,9 +10,11 @@ class Citizen(Model):
     """A person who uses the service. Phone, name and ID number are stored encrypted (kit.pii),
     the *_index columns are HMAC blind indexes for equality lookups."""
     id = fields.BigIntField(primary_key=True)
+    # each *_enc column holds the longest ciphertext of the longest value the API accepts
+    # (kit.pii.sealed_length: at most 113 for an 11-digit phone, 153 for an ID number, 269 for a name)
     phone_enc = fields.CharField(max_length=160, null=True)
     phone_index = fields.CharField(max_length=64, null=True, unique=True)
-    name_enc = fields.CharField(max_length=256, null=True)
+    name_enc = fields.CharField(max_length=sealed_length(NAME_MAX_CHARS), null=True)
     id_number_enc = fields.CharField(max_length=160, null=True)
     # unique: one person, one account (two accounts with one ID number are joined by staff, not by chance)
     id_number_index = fields.CharField(max_length=64, null=True, unique=True)

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from backend.catalog.schemas import HALL_CODE_PATTERN
 from backend.kit.auth import STAFF_ROLES
 from backend.kit.identity import normalize_id_number, normalize_phone
+from backend.kit.pii import NAME_MAX_CHARS
 
 Language = Literal["zh", "mn", "en"]
 
@@ -60,7 +61,7 @@ class CitizenProfile(BaseModel):
 
 
 class ProfilePatch(_Strict):
-    name: str | None = Field(None, min_length=1, max_length=40)
+    name: str | None = Field(None, min_length=1, max_length=NAME_MAX_CHARS)
     id_number: str | None = Field(None, max_length=18, description="18-character resident ID number")
     preferred_language: Language | None = None
 

@@ -5,13 +5,24 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import os
 import re
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ["PiiCipher", "mask_phone", "mask_id_number", "mask_name", "redact_text", "reveal", "masked",
+__all__ = ["PiiCipher", "sealed_length", "NAME_MAX_CHARS", "mask_phone", "mask_id_number", "mask_name", "redact_text", "reveal", "masked",
            "PHONE", "NAME", "ID_NUMBER"]
+
+
+MAX_KEY_ID_LENGTH = 16
+
+
+def sealed_length(max_chars: int) -> int:
+    """The longest ciphertext of a value of up to `max_chars` characters (4 UTF-8 bytes each at most:
+    an emoji or a rare CJK character), so that an encrypted column is sized for it: key id, colon,
+    base64 of nonce (12) + text + GCM tag (16)."""
+    return MAX_KEY_ID_LENGTH + 1 + 4 * math.ceil((12 + 4 * max_chars + 16) / 3)
 
 
 class PiiCipher:
@@ -20,6 +31,8 @@ class PiiCipher:
     def __init__(self, keyring: dict[str, bytes], active_key_id: str, index_key: bytes):
         if active_key_id not in keyring:
             raise ValueError("the active PII key id is not in the keyring")
+        if any(len(key_id) > MAX_KEY_ID_LENGTH for key_id in keyring):
+            raise ValueError(f"PII key ids have at most {MAX_KEY_ID_LENGTH} characters")
         for key_id, key in keyring.items():
             if len(key) != 32:
                 raise ValueError(f"PII key {key_id} must be 32 bytes (AES-256)")
@@ -75,6 +88,7 @@ def redact_text(text: str) -> str:
 # What each encrypted column holds. The purpose is bound into the ciphertext (a phone cannot be
 # copied into the name column) and names the mask a response uses.
 PHONE = "citizen.phone"
+NAME_MAX_CHARS = 40                  # a person's name; Mongolian names written in Chinese run long
 NAME = "citizen.name"
 ID_NUMBER = "citizen.id_number"
 

@@ -28,6 +28,11 @@ class Migration(migrations.Migration):
             name='id_number_index',
             field=fields.CharField(null=True, unique=True, max_length=64),
         ),
+        ops.AlterField(
+            model_name='Citizen',
+            name='name_enc',
+            field=fields.CharField(null=True, max_length=269),
+        ),
         ops.AddField(
             model_name='Citizen',
             name='closed_at',

@@ -7,6 +7,7 @@ import pytest
 
 from backend.accounts.models import Citizen
 from backend.kit.identity import id_number_check_char
+from tests.conftest import TEST_KEY_ID
 from tests.factories import bearer, login_citizen, new_phone
 
 ID_17 = "15092119850607321"
@@ -25,7 +26,7 @@ class TestPatch:
         assert profile["preferred_language"] == "mn"
         row = await Citizen.get(id=profile["id"])
         for column in (row.name_enc, row.id_number_enc, row.phone_enc):
-            assert column.startswith("t1:")
+            assert column.startswith(TEST_KEY_ID + ":")
         assert ID_NUMBER not in row.id_number_enc and "巴特尔" not in row.name_enc
         assert tokens["phone"] not in row.phone_enc and tokens["phone"] not in row.phone_index
 
@@ -114,3 +115,19 @@ def _new_id_number() -> str:
     first17 = "150921" + f"19{random.randint(50, 99)}0{random.randint(1, 9)}1{random.randint(0, 9)}" \
         + f"{random.randint(0, 999):03d}"
     return first17 + id_number_check_char(first17)
+
+
+class TestLongNames:
+    @pytest.mark.parametrize("name", ["😀" * 40, "𠀀" * 40, "𪚥𰻞" * 20])
+    async def test_forty_four_byte_characters_fit_the_encrypted_column(self, client, capsys, name):
+        tokens = await login_citizen(client, capsys)
+        response = await client.patch("/api/v1/me", headers=bearer(tokens), json={"name": name})
+        assert response.status_code == 200, response.text
+        assert response.json()["name"] == name[0] + "*" * 39
+
+    async def test_a_name_over_forty_characters_is_a_422_that_says_so(self, client, capsys):
+        tokens = await login_citizen(client, capsys)
+        response = await client.patch("/api/v1/me", headers=bearer(tokens), json={"name": "𠀀" * 41})
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["field"] == "name"
+        assert (await client.get("/api/v1/me", headers=bearer(tokens))).json()["name"] is None
