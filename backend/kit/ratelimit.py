@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 
 from backend.kit.errors import AppError
 
-__all__ = ["Window", "RateLimiter", "RedisRateLimiter", "MemoryRateLimiter", "enforce", "refuse_if_exhausted"]
+__all__ = ["Window", "RateLimiter", "RedisRateLimiter", "MemoryRateLimiter", "enforce"]
 
 
 @dataclass(frozen=True)
@@ -29,9 +29,6 @@ class Window:
 class RateLimiter(Protocol):
     async def hit(self, key: str, windows: list[Window]) -> float:
         """Count a hit if all windows allow it and return 0; else return seconds until it would be allowed."""
-
-    async def wait_time(self, key: str, windows: list[Window]) -> float:
-        """Seconds until a hit would be allowed (0: now), counting nothing."""
 
     async def forget(self, key: str, windows: list[Window]) -> None:
         """Drop what `key` has counted (a login that succeeded clears its failed attempts)."""
@@ -55,7 +52,6 @@ for i = 1, #KEYS do
 end
 return 0
 """
-_WAIT_SCRIPT = _CHECK + "return 0"
 
 
 class RedisRateLimiter:
@@ -63,7 +59,6 @@ class RedisRateLimiter:
         self._redis = redis
         self._prefix = prefix + "rl:"
         self._hit = redis.register_script(_HIT_SCRIPT)
-        self._wait = redis.register_script(_WAIT_SCRIPT)
 
     def _keys_and_args(self, key: str, windows: list[Window]) -> tuple[list[str], list[int]]:
         args: list[int] = []
@@ -74,10 +69,6 @@ class RedisRateLimiter:
     async def hit(self, key: str, windows: list[Window]) -> float:
         keys, args = self._keys_and_args(key, windows)
         return int(await self._hit(keys=keys, args=args)) / 1000
-
-    async def wait_time(self, key: str, windows: list[Window]) -> float:
-        keys, args = self._keys_and_args(key, windows)
-        return int(await self._wait(keys=keys, args=args)) / 1000
 
     async def forget(self, key: str, windows: list[Window]) -> None:
         keys, _ = self._keys_and_args(key, windows)
@@ -95,9 +86,6 @@ class MemoryRateLimiter:
             if expires > now and count >= window.limit:
                 return expires - now
         return 0.0
-
-    async def wait_time(self, key: str, windows: list[Window]) -> float:
-        return self._wait(key, windows, time.monotonic())
 
     async def forget(self, key: str, windows: list[Window]) -> None:
         for window in windows:
@@ -131,8 +119,3 @@ def _refuse(wait: float) -> None:
 async def enforce(limiter: RateLimiter, key: str, windows: list[Window]) -> None:
     """Count a hit or raise 429 with Retry-After (whole seconds, rounded up)."""
     _refuse(await limiter.hit(key, windows))
-
-
-async def refuse_if_exhausted(limiter: RateLimiter, key: str, windows: list[Window]) -> None:
-    """Raise 429 if `key` has no room left, without counting (for limits on failures only)."""
-    _refuse(await limiter.wait_time(key, windows))
