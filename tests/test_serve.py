@@ -158,7 +158,9 @@ async def test_config_prints_the_settings_with_secrets_masked(served):
 async def _schemathesis(served: dict, token: str, *extra: str) -> str:
     code, output = await _run(
         sys.executable, "-m", "schemathesis.cli", "run", f"{served['base']}/docs/openapi.json",
-        "--checks", "not_a_server_error", "--max-examples", os.environ.get("EHALL_FUZZ_EXAMPLES", "40"),
+        # every answer must match the OpenAPI document: status, content type, headers and body schema
+        "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
+                    "response_headers_conformance,response_schema_conformance", "--max-examples", os.environ.get("EHALL_FUZZ_EXAMPLES", "40"),
         "--seed", "20261126", "--phases", "examples,coverage,fuzzing",
         "-H", f"Authorization: Bearer {token}", *extra, env=served["env"], timeout=1200)
     assert code == 0, output[-6000:]

@@ -65,10 +65,10 @@ def doc(*, summary: str, tag: str, body: type[BaseModel] | None = None,
     if response is not None:
         responses.append(Response({"application/json": Component(response)}, status=status,
                                   description="OK"))
-    else:
-        responses.append(Response(None, status=status, description="OK"))
+    else:  # no body (204): an empty content map, which sanic-ext would otherwise document as */*
+        responses.append(Response({}, status=status, description="No content"))
     for extra_status, description in (extra_responses or {}).items():
-        responses.append(Response(None, status=extra_status, description=description))
+        responses.append(Response({}, status=extra_status, description=description))
     for error_status in sorted(set(errors) | {500} | ({401, 403} if secured else set())
                                | ({400, 413, 415, 422} if body is not None else set())
                                | ({422} if query is not None else set())):
