@@ -11,6 +11,14 @@ from tests.factories import bearer, login_citizen, new_phone, staff_tokens
 READ = {"hall": "150900", "reason": "核验身份 identity check at the window"}
 
 
+async def looked_up(client, clerk: dict, citizen: dict, hall: str = "150900") -> int:
+    """A clerk finds the citizen by phone in `hall` (the relation a read needs); the citizen's id."""
+    found = await client.post("/api/v1/staff/citizens/lookup", headers=bearer(clerk),
+                              json={"phone": citizen["phone"], "hall": hall})
+    assert found.status_code == 200, found.text
+    return found.json()["id"]
+
+
 class TestPersonalData:
     async def test_a_clerk_reads_a_citizens_unmasked_data_and_the_read_is_audited(self, client, capsys):
         citizen = await login_citizen(client, capsys)
@@ -34,8 +42,7 @@ class TestPersonalData:
     async def test_roles_without_need_are_refused_and_nothing_is_audited(self, client, capsys, role):
         citizen = await login_citizen(client, capsys)
         clerk = await staff_tokens(client, Grant("window_clerk", hall="150900"))
-        citizen_id = (await client.post("/api/v1/staff/citizens/lookup", headers=bearer(clerk),
-                                        json={"phone": citizen["phone"], "hall": "150900"})).json()["id"]
+        citizen_id = await looked_up(client, clerk, citizen)
         other = await staff_tokens(client, Grant(role))
         refused = await client.get(f"/api/v1/staff/citizens/{citizen_id}/pii", headers=bearer(other), params=READ)
         assert refused.status_code == 403
@@ -64,8 +71,7 @@ class TestRelationAndReason:
         citizen = await login_citizen(client, capsys)
         city = await staff_tokens(client, Grant("window_clerk", hall="150900"))
         county = await staff_tokens(client, Grant("window_clerk", hall="150921"))
-        citizen_id = (await client.post("/api/v1/staff/citizens/lookup", headers=bearer(city),
-                                        json={"phone": citizen["phone"], "hall": "150900"})).json()["id"]
+        citizen_id = await looked_up(client, city, citizen)
         elsewhere = await client.get(f"/api/v1/staff/citizens/{citizen_id}/pii", headers=bearer(county),
                                      params={**READ, "hall": "150921"})
         assert elsewhere.status_code == 404 and elsewhere.json()["code"] == "citizen_not_related"
@@ -85,8 +91,7 @@ class TestRelationAndReason:
     async def test_a_read_states_its_hall_and_reason(self, client, capsys, params):
         citizen = await login_citizen(client, capsys)
         clerk = await staff_tokens(client, Grant("window_clerk", hall="150900"))
-        citizen_id = (await client.post("/api/v1/staff/citizens/lookup", headers=bearer(clerk),
-                                        json={"phone": citizen["phone"], "hall": "150900"})).json()["id"]
+        citizen_id = await looked_up(client, clerk, citizen)
         response = await client.get(f"/api/v1/staff/citizens/{citizen_id}/pii", headers=bearer(clerk), params=params)
         assert response.status_code == 422
         assert not await AuditEntry.filter(action="citizen.pii.read", subject_id=str(citizen_id)).exists()
@@ -114,8 +119,7 @@ class TestAudit:
         citizen = await login_citizen(client, capsys)
         clerk = await staff_tokens(client, Grant("window_clerk", hall="150900"))
         planted = "planted-by-the-client-0001"
-        citizen_id = (await client.post("/api/v1/staff/citizens/lookup", headers=bearer(clerk),
-                                        json={"phone": citizen["phone"], "hall": "150900"})).json()["id"]
+        citizen_id = await looked_up(client, clerk, citizen)
         read = await client.get(f"/api/v1/staff/citizens/{citizen_id}/pii", params=READ,
                                 headers={**bearer(clerk), "X-Request-Id": planted})
         assert read.status_code == 200
@@ -130,8 +134,7 @@ class TestAllowance:
         async with running.client() as http:
             citizen = await login_citizen(http, capsys)
             clerk = await staff_tokens(http, Grant("window_clerk", hall="150900"))
-            citizen_id = (await http.post("/api/v1/staff/citizens/lookup", headers=bearer(clerk),
-                                          json={"phone": citizen["phone"], "hall": "150900"})).json()["id"]
+            citizen_id = await looked_up(http, clerk, citizen)
             before = await AuditEntry.filter(action="citizen.pii.read", subject_id=str(citizen_id)).count()
             responses = await asyncio.gather(*(
                 http.get(f"/api/v1/staff/citizens/{citizen_id}/pii", headers=bearer(clerk), params=READ)
