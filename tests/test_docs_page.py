@@ -62,7 +62,9 @@ async def render_offline(url: str, tmp_path) -> tuple[str, set[str]]:
 
 
 class TestDocsPage:
-    async def test_shows_the_operations_in_chromium_with_the_network_closed(self, server, tmp_path):
+    async def test_shows_the_operations_in_chromium_with_the_network_closed(self, app_with, tmp_path):
+        # an app of its own: sanic-ext keeps one specification per process, rebuilt by each app that starts
+        server = await app_with()
         dom, urls = await render_offline(f"{server.base_url}/docs", tmp_path)
         assert KNOWN_OPERATION in dom, dom[-3000:]
         assert "Something went wrong" not in dom
