@@ -119,3 +119,8 @@ class TestRedocBundle:
     async def test_its_url_changes_with_its_content(self, client):
         digest = (await client.get(await self.bundle_url(client))).headers["etag"].strip('"').removesuffix("-gz")
         assert digest in await self.bundle_url(client)
+
+    async def test_a_url_with_another_digest_is_not_found(self, client):
+        # a year-long cache under one URL must never hold two versions of the bundle
+        response = await client.get("/docs/assets/0123456789abcdef0123456789abcdef/redoc.standalone.js")
+        assert response.status_code == 404
