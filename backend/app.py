@@ -23,6 +23,8 @@ from backend.kit.gate import WorkGate
 from backend.kit.realtime import MemoryBroker, RedisBroker
 from backend.kit.sessions import MemorySessionRevocations, RedisSessionRevocations
 from backend.kit.redis import create_redis
+from backend.ops.docs import bp as docs_bp
+from backend.ops.docs import docs_config
 from backend.ops.routes import bp as ops_bp
 from backend.runtime import Runtime
 from backend.settings import Settings
@@ -73,7 +75,7 @@ def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool
     app.config.CORS = False
     app.config.HEALTH = False
     Extend(app, config={"oas_url_prefix": "/docs", "cors": False, "health": False, "http_auto_head": True,
-                        "http_auto_options": True, "http_auto_trace": False})
+                        "http_auto_options": True, "http_auto_trace": False, **docs_config()})
     app.ext.openapi.describe(
         "ehall API",
         version="1.0",
@@ -83,7 +85,7 @@ def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool
 
     messages = MessageCatalogue.load(settings.resolved_config_dir() / "messages" / "errors.toml")
 
-    for blueprint in (ops_bp, catalog_bp, accounts_bp, miniprogram_bp):
+    for blueprint in (ops_bp, docs_bp, catalog_bp, accounts_bp, miniprogram_bp):
         app.blueprint(blueprint)
 
     @app.before_server_start
