@@ -114,7 +114,7 @@ def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool
 
     @app.exception(Exception)
     async def render_error(request: Request, exc: Exception) -> HTTPResponse:
-        error = error_to_problem(exc)
+        error = error_to_problem(exc, body_limit=settings.max_body_bytes)
         if error.status >= 500 and not isinstance(exc, AppError):
             log.error("unhandled error", exc_info=exc,
                       extra={"ehall": {"request_id": getattr(request.ctx, "request_id", None),

@@ -31,6 +31,7 @@ class Problem(BaseModel):
     instance: str
     request_id: str | None = None
     errors: list[FieldProblem] | None = None
+    more_errors: int | None = None  # field errors found but not listed (the list stops at 20)
 
 
 _SCHEMA_KEYS = ("type", "format", "pattern", "minimum", "maximum", "minLength", "maxLength", "enum", "default")
