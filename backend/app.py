@@ -16,7 +16,7 @@ from backend.kit.db import close_db, init_db
 from backend.kit.errors import AppError
 from backend.kit.http import error_to_problem, problem_response
 from backend.kit.i18n import MessageCatalogue
-from backend.kit.observability import LATENCY, REQUESTS, configure_logging
+from backend.kit.observability import configure_logging, observe_request
 from backend.kit.pii import PiiCipher, redact_text
 from backend.kit.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from backend.kit.realtime import MemoryBroker, RedisBroker
@@ -103,13 +103,12 @@ def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool
         response.headers["X-Request-Id"] = request_id
         started = getattr(request.ctx, "started", None)
         elapsed = time.perf_counter() - started if started else 0.0
-        route = request.route.path if request.route else "unmatched"
-        REQUESTS.labels(request.method, route, str(response.status)).inc()
-        LATENCY.labels(request.method, route).observe(elapsed)
+        route = request.route.path if request.route else None
+        observe_request(request.method, route, response.status, elapsed)
         if settings.access_log:
             log.info("request", extra={"ehall": {
                 "request_id": request_id, "method": request.method, "path": redact_text(request.path),
-                "route": route, "status": response.status, "ms": round(elapsed * 1000, 2),
+                "route": route or "unmatched", "status": response.status, "ms": round(elapsed * 1000, 2),
                 "ip": request.remote_addr or request.ip}})
 
     @app.exception(Exception)
