@@ -12,6 +12,7 @@ from sanic_ext import Extend
 from backend.accounts.routes import bp as accounts_bp
 from backend.catalog.routes import bp as catalog_bp
 from backend.kit.cache import AnswerCache
+from backend.kit.cors import CorsPolicy
 from backend.kit.db import close_db, init_db
 from backend.kit.errors import AppError
 from backend.kit.http import error_to_problem, problem_response
@@ -110,6 +111,13 @@ def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool
                 "request_id": request_id, "method": request.method, "path": redact_text(request.path),
                 "route": route or "unmatched", "status": response.status, "ms": round(elapsed * 1000, 2),
                 "ip": request.remote_addr or request.ip}})
+
+    if settings.cors_origins:  # none configured: no CORS headers at all, as before
+        cors = CorsPolicy(settings.cors_origins)
+
+        @app.on_response
+        async def allow_cross_origin(request: Request, response: HTTPResponse) -> None:
+            cors.apply(request, response)
 
     @app.exception(Exception)
     async def render_error(request: Request, exc: Exception) -> HTTPResponse:

@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     business_timezone: str = "Asia/Shanghai"
     access_log: bool = True
     proxies_count: int = 0
+    # origins of the citizen H5 pages allowed to call the API from a browser; empty: no CORS headers
+    cors_origins: list[str] = Field(default_factory=list)
 
     # Secrets: environment only.
     jwt_secret: SecretStr = SecretStr("")

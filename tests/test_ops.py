@@ -112,3 +112,43 @@ async def test_the_openapi_document_has_every_route_and_every_operation_has_a_su
             if "requestBody" in operation:
                 assert {"400", "413", "415", "422"} <= set(operation["responses"]), (path, method)
 
+
+class TestCors:
+    ORIGIN = "https://h5.ulanqab.example"
+
+    async def test_no_origins_configured_means_no_cors_headers(self, client):
+        response = await client.options("/api/v1/halls", headers={
+            "Origin": self.ORIGIN, "Access-Control-Request-Method": "GET"})
+        assert not any(name.startswith("access-control-") for name in response.headers)
+
+    async def test_a_preflight_from_an_allowed_origin_is_answered(self, app_with):
+        running = await app_with(cors_origins=[self.ORIGIN])
+        async with running.client() as http:
+            response = await http.options("/api/v1/me", headers={
+                "Origin": self.ORIGIN, "Access-Control-Request-Method": "PATCH",
+                "Access-Control-Request-Headers": "authorization,content-type"})
+        assert response.status_code in (200, 204)
+        assert response.headers["access-control-allow-origin"] == self.ORIGIN
+        assert "PATCH" in response.headers["access-control-allow-methods"]
+        allowed = {h.strip().lower() for h in response.headers["access-control-allow-headers"].split(",")}
+        assert {"authorization", "content-type", "accept-language", "if-none-match"} <= allowed
+        assert "origin" in response.headers["vary"].lower()
+
+    async def test_a_preflight_from_another_origin_gets_no_cors_headers(self, app_with):
+        running = await app_with(cors_origins=[self.ORIGIN])
+        async with running.client() as http:
+            response = await http.options("/api/v1/me", headers={
+                "Origin": "https://evil.example", "Access-Control-Request-Method": "PATCH"})
+        assert not any(name.startswith("access-control-") for name in response.headers)
+
+    async def test_an_answer_exposes_etag_request_id_and_retry_after_and_keeps_its_vary(self, app_with):
+        running = await app_with(cors_origins=[self.ORIGIN])
+        async with running.client() as http:
+            response = await http.get("/api/v1/halls", headers={"Origin": self.ORIGIN})
+        assert response.status_code == 200
+        assert response.headers["access-control-allow-origin"] == self.ORIGIN
+        exposed = {h.strip().lower() for h in response.headers["access-control-expose-headers"].split(",")}
+        assert {"etag", "x-request-id", "retry-after"} <= exposed
+        vary = {v.strip().lower() for v in response.headers["vary"].split(",")}
+        assert {"accept-encoding", "origin"} <= vary
+
