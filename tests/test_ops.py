@@ -152,3 +152,20 @@ class TestCors:
         vary = {v.strip().lower() for v in response.headers["vary"].split(",")}
         assert {"accept-encoding", "origin"} <= vary
 
+
+async def test_the_openapi_document_names_accept_language_if_none_match_and_etag(app_with):
+    server = await app_with()
+    async with server.client() as client:
+        document = (await client.get("/docs/openapi.json")).json()
+    conditional = 0
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            headers = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+            assert "Accept-Language" in headers, (path, method)
+            if "304" in operation["responses"]:
+                conditional += 1
+                assert "If-None-Match" in headers, (path, method)
+                assert "ETag" in operation["responses"]["200"].get("headers", {}), (path, method)
+            else:
+                assert "If-None-Match" not in headers, (path, method)
+    assert conditional >= 5, "the catalogue reads were not found: this test would prove nothing"
