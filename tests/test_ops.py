@@ -166,6 +166,7 @@ async def test_the_openapi_document_names_accept_language_if_none_match_and_etag
                 conditional += 1
                 assert "If-None-Match" in headers, (path, method)
                 assert "ETag" in operation["responses"]["200"].get("headers", {}), (path, method)
+                assert "content" not in operation["responses"]["304"], (path, method)   # no body
             else:
                 assert "If-None-Match" not in headers, (path, method)
     assert conditional >= 5, "the catalogue reads were not found: this test would prove nothing"

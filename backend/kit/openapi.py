@@ -71,9 +71,10 @@ def _document_response_headers(func: Any, statuses: Iterable[int], headers: dict
     operation = OperationStore()[func]
     for status in statuses:
         recorded = operation.responses[status]
+        # sanic-ext documents "no content" as */*; a 304 has no body at all (RFC 9110 15.4.5)
+        content = None if status == _NOT_MODIFIED else recorded.fields["content"]
         operation.responses[status] = _ResponseWithHeaders(
-            recorded.fields["content"], status=status, description=recorded.fields["description"],
-            headers=headers)
+            content, status=status, description=recorded.fields["description"], headers=headers)
 
 
 # headers every client of this API meets; documented so that generated clients send and read them
