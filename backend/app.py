@@ -12,14 +12,15 @@ from sanic_ext import Extend
 from backend.accounts.routes import bp as accounts_bp
 from backend.catalog.routes import bp as catalog_bp
 from backend.kit.cache import AnswerCache
+from backend.kit.cors import CorsPolicy
 from backend.kit.db import close_db, init_db
 from backend.kit.errors import AppError
+from backend.kit.gate import WorkGate
 from backend.kit.http import error_to_problem, problem_response
 from backend.kit.i18n import MessageCatalogue
-from backend.kit.observability import LATENCY, REQUESTS, configure_logging
+from backend.kit.observability import configure_logging, observe_request
 from backend.kit.pii import PiiCipher, redact_text
 from backend.kit.ratelimit import MemoryRateLimiter, RedisRateLimiter
-from backend.kit.gate import WorkGate
 from backend.kit.realtime import MemoryBroker, RedisBroker
 from backend.kit.sessions import MemorySessionRevocations, RedisSessionRevocations
 from backend.kit.redis import create_redis
@@ -120,19 +121,25 @@ def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool
         response.headers["X-Request-Id"] = request_id
         started = getattr(request.ctx, "started", None)
         elapsed = time.perf_counter() - started if started else 0.0
-        route = request.route.path if request.route else "unmatched"
-        REQUESTS.labels(request.method, route, str(response.status)).inc()
-        LATENCY.labels(request.method, route).observe(elapsed)
+        route = request.route.path if request.route else None
+        observe_request(request.method, route, response.status, elapsed)
         if settings.access_log:
             log.info("request", extra={"ehall": {
                 "request_id": request_id, "client_request_id": getattr(request.ctx, "client_request_id", None),
                 "method": request.method, "path": redact_text(request.path),
-                "route": route, "status": response.status, "ms": round(elapsed * 1000, 2),
+                "route": route or "unmatched", "status": response.status, "ms": round(elapsed * 1000, 2),
                 "ip": request.remote_addr or request.ip}})
+
+    if settings.cors_origins:  # none configured: no CORS headers at all, as before
+        cors = CorsPolicy(settings.cors_origins)
+
+        @app.on_response
+        async def allow_cross_origin(request: Request, response: HTTPResponse) -> None:
+            cors.apply(request, response)
 
     @app.exception(Exception)
     async def render_error(request: Request, exc: Exception) -> HTTPResponse:
-        error = error_to_problem(exc)
+        error = error_to_problem(exc, body_limit=settings.max_body_bytes)
         if error.status >= 500 and not isinstance(exc, AppError):
             log.error("unhandled error", exc_info=exc,
                       extra={"ehall": {"request_id": getattr(request.ctx, "request_id", None),

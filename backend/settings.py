@@ -9,13 +9,16 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import secrets
 from functools import cached_property
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 from typing import Literal
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
-from pydantic import BaseModel, Field, SecretStr
+from ipaddress import IPv4Network, IPv6Network
+
+from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -82,6 +85,14 @@ class CatalogSettings(BaseModel):
     cache_seconds: float = 30
 
 
+class MetricsSettings(BaseModel):
+    # client addresses (after proxies_count) that may read /metrics without a token
+    allow: list[IPvAnyNetwork] = Field(
+        default_factory=lambda: [IPv4Network("127.0.0.1/32"), IPv6Network("::1/128")])
+    # "Authorization: Bearer <token>" also opens /metrics; empty: no token is accepted
+    token: SecretStr = SecretStr("")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="EHALL_",
@@ -101,6 +112,8 @@ class Settings(BaseSettings):
     business_timezone: str = "Asia/Shanghai"
     access_log: bool = True
     proxies_count: int = 0
+    # origins of the citizen H5 pages allowed to call the API from a browser; empty: no CORS headers
+    cors_origins: list[str] = Field(default_factory=list)
 
     # Secrets: environment only.
     jwt_secret: SecretStr = SecretStr("")
@@ -114,6 +127,7 @@ class Settings(BaseSettings):
     sms: SmsSettings = SmsSettings()
     wechat: WechatSettings = WechatSettings()
     catalog: CatalogSettings = CatalogSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -161,20 +175,38 @@ class Settings(BaseSettings):
             *parents, leaf = path
             for part in parents:
                 node = node[part]
-            node[leaf] = "********" if node.get(leaf) else "(unset)"
+            node[leaf] = MASK if node.get(leaf) else "(unset)"
         return data
 
 
+MASK = "********"
+# query parameters that carry a credential in a connection URL: ?password= (asyncpg, redis-py),
+# sslpassword, ?token=, ?secret=, ?api_key=...
+_SECRET_QUERY_KEY = re.compile(r"pass|pwd|secret|token|key|auth|credential", re.IGNORECASE)
+
+
 def mask_url_password(url: str) -> str:
-    """postgres://ehall:secret@db/ehall -> postgres://ehall:********@db/ehall (for printing)."""
+    """postgres://ehall:secret@db/ehall?sslpassword=x -> postgres://ehall:********@db/ehall?sslpassword=********
+    (for printing): the password in the userinfo and every secret-looking query parameter."""
     parts = urlsplit(url)
-    if not parts.password:
+    netloc = parts.netloc
+    if parts.password:
+        netloc = netloc.replace(f":{parts.password}@", f":{MASK}@", 1)
+    query = "&".join(_mask_query_parameter(parameter) for parameter in parts.query.split("&")) \
+        if parts.query else parts.query
+    if (netloc, query) == (parts.netloc, parts.query):
         return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":********@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
-_SECRET_PATHS = [("jwt_secret",), ("pii_keys",), ("pii_index_key",), ("wechat", "secret")]
+def _mask_query_parameter(parameter: str) -> str:
+    name, equals, value = parameter.partition("=")
+    if equals and value and _SECRET_QUERY_KEY.search(unquote_plus(name)):
+        return f"{name}={MASK}"
+    return parameter
+
+
+_SECRET_PATHS = [("jwt_secret",), ("pii_keys",), ("pii_index_key",), ("wechat", "secret"), ("metrics", "token")]
 
 
 def _development_secrets(var_dir: Path) -> dict[str, str]:

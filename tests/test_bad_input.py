@@ -2,7 +2,7 @@
 import pytest
 
 from backend.accounts.models import OtpChallenge
-from tests.factories import bearer, login_citizen
+from tests.factories import bearer, login_citizen, new_phone, sms_code_for
 
 
 def _is_problem(response, status: int, code: str) -> dict:
@@ -108,3 +108,120 @@ class TestLoneSurrogates:
     async def test_in_a_search(self, client):
         response = await client.get("/api/v1/service-items?q=%ED%A0%80")
         assert response.status_code in (200, 400, 422), response.text
+
+
+class TestErrorAmplification:
+    """An error answer stays small whatever the input: a few field errors, short paths, and a count."""
+
+    async def test_thousands_of_control_characters_under_a_long_key_answer_a_small_problem(self, client):
+        body = {"k" * 10_000: ["\x01"] * 5_000}   # 60 KB: under the body limit
+        response = await client.post("/api/v1/auth/sms-code", json=body)
+        problem = _is_problem(response, 422, "validation_failed")
+        assert len(response.content) < 8_000, len(response.content)
+        assert len(problem["errors"]) == 20 and problem["more_errors"] == 5_000 - 20
+        assert all(len(error["field"]) <= 121 and error["code"] == "field.format" for error in problem["errors"])
+
+    async def test_many_model_errors_with_long_names_answer_a_small_problem(self, client):
+        body = {f"{i:04d}" + "k" * 1_400: 1 for i in range(40)}   # 40 unknown fields, and phone is missing
+        response = await client.post("/api/v1/auth/sms-code", json=body)
+        problem = _is_problem(response, 422, "validation_failed")
+        assert len(response.content) < 8_000, len(response.content)
+        assert len(problem["errors"]) == 20 and problem["more_errors"] == 41 - 20
+        assert all(len(error["field"]) <= 121 for error in problem["errors"])
+
+    async def test_a_short_list_of_errors_has_no_count(self, client):
+        problem = _is_problem(await client.post("/api/v1/auth/login", json={}), 422, "validation_failed")
+        assert "more_errors" not in problem
+
+
+class TestFieldMessagesNameTheLimits:
+    @pytest.mark.parametrize("language", ["zh", "mn", "en"])
+    async def test_a_page_size_out_of_range_names_the_largest_allowed(self, client, language):
+        response = await client.get("/api/v1/service-items", params={"page_size": 1000},
+                                    headers={"Accept-Language": language})
+        problem = _is_problem(response, 422, "validation_failed")
+        [error] = problem["errors"]
+        assert error["field"] == "page_size" and error["code"] == "field.range"
+        assert "≤ 100" in error["message"], error["message"]
+
+    async def test_a_page_below_one_names_the_smallest_allowed(self, client):
+        response = await client.get("/api/v1/service-items", params={"page": 0}, headers={"Accept-Language": "en"})
+        [error] = _is_problem(response, 422, "validation_failed")["errors"]
+        assert error["message"] == "Out of the allowed range: must be ≥ 1."
+
+    @pytest.mark.parametrize("language", ["zh", "mn", "en"])
+    async def test_a_language_not_offered_names_the_ones_that_are(self, client, capsys, language):
+        tokens = await login_citizen(client, capsys)
+        response = await client.patch("/api/v1/me", json={"preferred_language": "fr"},
+                                      headers={**bearer(tokens), "Accept-Language": language})
+        [error] = _is_problem(response, 422, "validation_failed")["errors"]
+        assert error["code"] == "field.choice"
+        assert "zh, mn, en" in error["message"], error["message"]
+
+    async def test_a_name_too_long_names_the_length_and_its_unit(self, client, capsys):
+        tokens = await login_citizen(client, capsys)
+        response = await client.patch("/api/v1/me", json={"name": "巴" * 41},
+                                      headers={**bearer(tokens), "Accept-Language": "en"})
+        [error] = _is_problem(response, 422, "validation_failed")["errors"]
+        assert error["code"] == "field.too_long"
+        assert error["message"] == "Too long: at most 40 characters."
+
+
+class TestBodyTooLarge:
+    @pytest.mark.parametrize("language", ["zh", "mn", "en"])
+    async def test_the_413_names_the_limit(self, client, settings, language):
+        response = await client.post("/api/v1/auth/sms-code", content=b'{"phone":"' + b"1" * 70_000 + b'"}',
+                                     headers={"content-type": "application/json", "Accept-Language": language})
+        problem = _is_problem(response, 413, "body_too_large")
+        assert str(settings.max_body_bytes) in problem["detail"] and "{limit}" not in problem["detail"]
+
+
+def _full_width(digits: str) -> str:
+    return digits.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+
+
+class TestNonAsciiDigits:
+    """One phone is one key, however its digits are typed; digits of other scripts are not a phone."""
+
+    async def test_a_phone_in_full_width_digits_shares_the_ascii_phones_send_limit(self, client, capsys):
+        phone = new_phone()
+        mixed = phone[:3] + _full_width(phone[3:7]) + phone[7:]
+        assert (await client.post("/api/v1/auth/sms-code", json={"phone": mixed})).status_code == 202
+        again = await client.post("/api/v1/auth/sms-code", json={"phone": phone})
+        assert again.status_code == 429, again.text
+        capsys.readouterr()
+
+    async def test_a_full_width_phone_logs_in_to_the_same_account(self, app_with, capsys):
+        running = await app_with(otp={"per_phone_per_minute": 1000})
+        phone = new_phone()
+        async with running.client() as http:
+            ascii_login = await login_citizen(http, capsys, phone)
+            sent = await http.post("/api/v1/auth/sms-code", json={"phone": _full_width(phone)})
+            assert sent.status_code == 202, sent.text
+            code = sms_code_for(phone, capsys.readouterr().out)   # the SMS goes to the one phone
+            wide_login = (await http.post("/api/v1/auth/login",
+                                          json={"phone": _full_width(phone), "code": code})).json()
+            first = (await http.get("/api/v1/me", headers=bearer(ascii_login))).json()
+            second = (await http.get("/api/v1/me", headers=bearer(wide_login))).json()
+        assert first["id"] == second["id"]
+
+    @pytest.mark.parametrize("digits", ["١٣٩٠٠٠٠٣٣٣٣", "१३९००००३३३३", "139٠٠٠٠3333"])
+    async def test_digits_of_other_scripts_are_refused(self, client, digits):
+        response = await client.post("/api/v1/auth/sms-code", json={"phone": digits})
+        [error] = _is_problem(response, 422, "validation_failed")["errors"]
+        assert error["code"] == "field.phone"
+
+
+class TestIdNumberMessages:
+    @pytest.mark.parametrize("id_number,code,fragment", [
+        ("150921900101123", "field.id_number_old_format", "2004"),
+        ("150921" + "19901301" + "1234", "field.id_number_birth_date", "birth date"),
+        ("1509211990010112", "field.id_number", "18 characters"),
+    ])
+    async def test_each_mistake_is_named_in_a_profile_change(self, client, capsys, id_number, code, fragment):
+        tokens = await login_citizen(client, capsys)
+        response = await client.patch("/api/v1/me", json={"id_number": id_number},
+                                      headers={**bearer(tokens), "Accept-Language": "en"})
+        [error] = _is_problem(response, 422, "validation_failed")["errors"]
+        assert error["field"] == "id_number" and error["code"] == code
+        assert fragment in error["message"] and "check digit" not in error["message"]

@@ -1,6 +1,9 @@
 """Neither log lines nor responses carry an unmasked phone or ID number (except the audited staff read)."""
 import io
 import logging
+from urllib.parse import unquote
+
+import pytest
 
 from backend.kit.auth import Grant
 from backend.kit.identity import id_number_check_char
@@ -51,3 +54,34 @@ async def test_a_whole_citizen_and_staff_journey_logs_no_personal_data(client, c
     assert phone[:3] + "****" + phone[-4:] in logged          # the masked URL made it to the log
     assert pii.json()["phone"] == phone and pii.json()["id_number"] == ID_NUMBER  # the one audited read
     assert phone not in capsys.readouterr().out               # the console SMS prints it masked too
+
+
+def _percent_escaped(text: str) -> str:
+    return "".join(f"%{ord(c):02X}" for c in text)
+
+
+@pytest.mark.parametrize("spelling", [
+    _percent_escaped, lambda phone: f"{phone[:3]}-{phone[3:7]}-{phone[7:]}",
+    lambda phone: f"{phone[:3]}%20{phone[3:7]}%20{phone[7:]}",
+])
+async def test_a_phone_in_a_url_is_masked_in_the_access_log_and_the_problem_however_it_is_written(
+        client, spelling):
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    access_log = logging.getLogger("ehall.http")
+    access_log.addHandler(handler)
+    phone = new_phone()
+    try:
+        response = await client.get(f"/api/v1/nothing/{spelling(phone)}")
+    finally:
+        access_log.removeHandler(handler)
+    logged = stream.getvalue()
+    assert response.status_code == 404 and '"msg": "request"' in logged
+    masked = phone[:3] + "****" + phone[-4:]
+    instance = response.json()["instance"]
+    assert instance.startswith("/api/v1/nothing/")
+    for text in (instance, logged):
+        readable = unquote(text).replace("-", "").replace(" ", "")
+        assert phone not in readable and phone[3:] not in readable, text
+        assert masked in readable, text

@@ -153,6 +153,18 @@ async def test_config_prints_the_settings_with_secrets_masked(served):
     assert "db-password-not-printed" not in output
     assert printed["wechat"]["secret"] == "********"
     assert "this-secret-must-not-be-printed" not in output
+    # the drivers also take a password as a query parameter
+    env |= {"EHALL_DATABASE_URL": "postgres://ehall@db.internal:5432/ehall?password=db-query-password-not-printed",
+            "EHALL_REDIS_URL": "redis://cache.internal:6379/0?password=redis-query-password-not-printed",
+            "EHALL_METRICS__TOKEN": "metrics-token-not-printed"}
+    code, output = await _run(*EHALL, "config", env=env)
+    assert code == 0, output
+    printed = json.loads(output)
+    assert printed["database_url"] == "postgres://ehall@db.internal:5432/ehall?password=********"
+    assert printed["redis_url"] == "redis://cache.internal:6379/0?password=********"
+    assert printed["metrics"]["token"] == "********"
+    for secret in ("db-query-password-not-printed", "redis-query-password-not-printed", "metrics-token-not-printed"):
+        assert secret not in output
 
 
 async def _schemathesis(served: dict, token: str, *extra: str) -> str:

@@ -6,8 +6,10 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from pydantic import BaseModel, ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -39,9 +41,9 @@ _FIELD_CODES = {
     "missing": "field.missing",
     "extra_forbidden": "field.unknown",
     "string_too_long": "field.too_long",
-    "too_long": "field.too_long",
+    "too_long": "field.too_many",       # a list or a mapping: items, not characters
     "string_too_short": "field.too_short",
-    "too_short": "field.too_short",
+    "too_short": "field.too_few",
     "string_pattern_mismatch": "field.format",
     "literal_error": "field.choice",
     "enum": "field.choice",
@@ -70,23 +72,60 @@ def json_response(body: BaseModel | Any, status: int = 200, headers: dict[str, s
     return HTTPResponse(payload, status=status, headers=headers, content_type="application/json; charset=utf-8")
 
 
+# An error answer must stay small whatever the input: a 64 KB body of thousands of bad strings under a
+# long key once answered with a 118 MB problem document (one error per string, each with the whole path).
+MAX_FIELD_ERRORS = 20
+MAX_FIELD_PATH = 120
+
+# pydantic's range bounds, written the same way in every language
+_BOUND_SYMBOLS = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
+
+
+def _field_path(parts: Iterable[Any]) -> str:
+    """Dotted path of a field, cut to MAX_FIELD_PATH characters (a key may be as long as the body)."""
+    path = ""
+    for part in parts:
+        path = f"{path}.{part}" if path else str(part)
+        if len(path) > MAX_FIELD_PATH:
+            return path[:MAX_FIELD_PATH] + "…"
+    return path or "$"
+
+
+def _allowed_values(expected: str) -> str:
+    """pydantic's English "'zh', 'mn' or 'en'" as a list any language can show: "zh, mn, en"."""
+    values = re.split(r", | or ", expected)
+    return ", ".join(value.strip().strip("'\"") for value in values)
+
+
+def _limit_params(kind: str, ctx: dict[str, Any]) -> dict[str, Any]:
+    """The limit a value broke, for the message: the bound of a range, the allowed values, the length."""
+    params = {k: v for k, v in ctx.items() if isinstance(v, (int, float, str))}
+    for name, symbol in _BOUND_SYMBOLS.items():
+        if name in ctx:
+            params["bound"] = f"{symbol} {ctx[name]}"
+    if kind in ("literal_error", "enum") and isinstance(ctx.get("expected"), str):
+        params["allowed"] = _allowed_values(ctx["expected"])
+    return params
+
+
+def _field_code(item: Any) -> str:
+    kind = item["type"]
+    if kind in _FIELD_CODES:
+        return _FIELD_CODES[kind]
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return "field.type"
+    error = (item.get("ctx") or {}).get("error")
+    if kind == "value_error" and isinstance(error, ValueError) and str(error).startswith("field."):
+        return str(error)  # our own validators raise ValueError("field.<code>")
+    return "field.invalid"
+
+
 def _field_errors(exc: ValidationError) -> list[FieldError]:
-    errors = []
-    for item in exc.errors(include_url=False, include_input=False):
-        field = ".".join(str(part) for part in item["loc"]) or "$"
-        kind = item["type"]
-        if kind in _FIELD_CODES:
-            code = _FIELD_CODES[kind]
-        elif kind.endswith("_type") or kind.endswith("_parsing"):
-            code = "field.type"
-        elif kind == "value_error" and isinstance((item.get("ctx") or {}).get("error"), ValueError) \
-                and str(item["ctx"]["error"]).startswith("field."):
-            code = str(item["ctx"]["error"])  # our own validators raise ValueError("field.<code>")
-        else:
-            code = "field.invalid"
-        params = {k: v for k, v in (item.get("ctx") or {}).items() if isinstance(v, (int, float, str))}
-        errors.append(FieldError(field=field, code=code, params=params))
-    return errors
+    # pydantic has already validated everything; only the first errors are turned into FieldErrors
+    items = exc.errors(include_url=False, include_input=False)
+    return [FieldError(field=_field_path(item["loc"]), code=_field_code(item),
+                       params=_limit_params(item["type"], item.get("ctx") or {}))
+            for item in items[:MAX_FIELD_ERRORS]]
 
 
 # C0 control characters other than tab and newlines: PostgreSQL refuses NUL in text, and nothing a
@@ -94,32 +133,48 @@ def _field_errors(exc: ValidationError) -> list[FieldError]:
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def _control_character_errors(data: Any) -> list[FieldError]:
-    # iterative: a body nested a thousand deep must not exhaust the interpreter's stack
+def _control_character_errors(data: Any) -> tuple[list[FieldError], int]:
+    """The first MAX_FIELD_ERRORS strings with a control character, and how many there are in all."""
+    # iterative: a body nested a thousand deep must not exhaust the interpreter's stack. Paths are cut
+    # as they grow, and past the cap none is built at all: the rest is only counted, which costs no
+    # more than the JSON parse that made `data`
     errors: list[FieldError] = []
+    total = 0
     pending: list[tuple[str, Any]] = [("", data)]
     while pending:
         path, value = pending.pop()
+        recording = total < MAX_FIELD_ERRORS
         if isinstance(value, str):
             if _CONTROL.search(value):
-                errors.append(FieldError(field=path or "$", code="field.format"))
+                total += 1
+                if recording:
+                    errors.append(FieldError(field=path or "$", code="field.format"))
         elif isinstance(value, dict):
             for key, item in value.items():
                 pending.append((path, key))
-                pending.append((f"{path}.{key}" if path else str(key), item))
+                pending.append((_field_path((path, key) if path else (key,)) if recording else "", item))
         elif isinstance(value, list):
-            pending.extend((f"{path}.{i}" if path else str(i), item) for i, item in enumerate(value))
-    return errors
+            pending.extend((_field_path((path, i) if path else (i,)) if recording else "", item)
+                           for i, item in enumerate(value))
+    return errors, total
+
+
+def _invalid(errors: list[FieldError], total: int) -> AppError:
+    """422 with the first MAX_FIELD_ERRORS field errors; `more_errors` counts those left out."""
+    shown = errors[:MAX_FIELD_ERRORS]
+    if total > len(shown):
+        return AppError("validation_failed", 422, errors=shown, more_errors=total - len(shown))
+    return AppError("validation_failed", 422, errors=shown)
 
 
 def validate(model: type[Model], data: Any) -> Model:
-    errors = _control_character_errors(data)
+    errors, total = _control_character_errors(data)
     if errors:
-        raise AppError("validation_failed", 422, errors=errors)
+        raise _invalid(errors, total)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise AppError("validation_failed", 422, errors=_field_errors(exc)) from None
+        raise _invalid(_field_errors(exc), exc.error_count()) from None
 
 
 def parse_body(request: Request, model: type[Model]) -> Model:
@@ -157,8 +212,9 @@ def path_id(value: int, not_found: str) -> int:
     return value
 
 
-def error_to_problem(exc: BaseException) -> AppError:
-    """Map anything raised while handling a request to the AppError clients see."""
+def error_to_problem(exc: BaseException, *, body_limit: int) -> AppError:
+    """Map anything raised while handling a request to the AppError clients see; `body_limit` is the
+    largest body accepted (settings.max_body_bytes), named in the 413 answer."""
     if isinstance(exc, AppError):
         return exc
     if isinstance(exc, NotFound):
@@ -166,7 +222,7 @@ def error_to_problem(exc: BaseException) -> AppError:
     if isinstance(exc, MethodNotAllowed):
         return AppError("method_not_allowed", 405, headers=dict(exc.headers or {}))
     if isinstance(exc, PayloadTooLarge):
-        return AppError("body_too_large", 413)
+        return AppError("body_too_large", 413, limit=body_limit)
     if isinstance(exc, ServiceUnavailable):
         return AppError("service_unavailable", 503)
     if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
@@ -180,6 +236,16 @@ def error_to_problem(exc: BaseException) -> AppError:
     return AppError("internal_error", 500)
 
 
+# what a path segment may hold unescaped (RFC 3986 pchar, less "%": every escape is re-made)
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
+
+def _instance(path: str) -> str:
+    """The request's path for a problem's `instance`, with personal data masked: redact_text reads
+    percent-escapes (a phone sent as %31%33%38...), so the masked text is escaped again to stay a URI."""
+    return quote(redact_text(path), safe=_PATH_SAFE)
+
+
 def problem_response(request: Request, error: AppError, messages: MessageCatalogue) -> HTTPResponse:
     language = language_of(request)
     body: dict[str, Any] = {
@@ -189,7 +255,7 @@ def problem_response(request: Request, error: AppError, messages: MessageCatalog
         "code": error.code,
         "detail": messages.render(error.code, language, **error.params),
         "lang": language,
-        "instance": redact_text(request.path),
+        "instance": _instance(request.path),
     }
     request_id = getattr(request.ctx, "request_id", None)
     if request_id:

@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 from pydantic import BaseModel
 from sanic_ext.extensions.openapi import openapi
+from sanic_ext.extensions.openapi.builders import OperationStore
 from sanic_ext.extensions.openapi.definitions import Component, Parameter, RequestBody, Response
 from sanic_ext.extensions.openapi.types import Schema
 
@@ -31,6 +32,7 @@ class Problem(BaseModel):
     instance: str
     request_id: str | None = None
     errors: list[FieldProblem] | None = None
+    more_errors: int | None = None  # field errors found but not listed (the list stops at 20)
 
 
 _SCHEMA_KEYS = ("type", "format", "pattern", "minimum", "maximum", "minLength", "maxLength", "enum", "default")
@@ -57,10 +59,44 @@ def _query_parameters(model: type[BaseModel]) -> list[Parameter]:
     return parameters
 
 
+class _ResponseWithHeaders(Response):
+    """sanic-ext's Response keeps only the fields it annotates, and `headers` (part of the OpenAPI
+    Response Object) is not one of them."""
+    headers: dict[str, Any]
+
+
+def _document_response_headers(func: Any, statuses: Iterable[int], headers: dict[str, Any]) -> None:
+    """Add response headers to responses openapi.definition() has recorded for `func` (it passes a
+    Response's status, content and description on, and drops anything else)."""
+    operation = OperationStore()[func]
+    for status in statuses:
+        recorded = operation.responses[status]
+        # sanic-ext documents "no content" as */*; a 304 has no body at all (RFC 9110 15.4.5)
+        content = None if status == _NOT_MODIFIED else recorded.fields["content"]
+        operation.responses[status] = _ResponseWithHeaders(
+            content, status=status, description=recorded.fields["description"], headers=headers)
+
+
+# headers every client of this API meets; documented so that generated clients send and read them
+_ACCEPT_LANGUAGE = Parameter(
+    "Accept-Language", Schema(type="string"), "header", required=False,
+    description="Language of messages and names: zh (default), mn (Traditional Mongolian script) or en; "
+                "RFC 9110 q-values are honoured.")
+_IF_NONE_MATCH = Parameter(
+    "If-None-Match", Schema(type="string"), "header", required=False,
+    description="The ETag of the copy the client holds; the answer is 304 Not Modified with no body if "
+                "it is still current.")
+_ETAG_HEADER = {"ETag": {"description": "Strong validator of this representation; send it back in "
+                                        "If-None-Match to revalidate.", "schema": {"type": "string"}}}
+_NOT_MODIFIED = 304
+
+
 def doc(*, summary: str, tag: str, body: type[BaseModel] | None = None,
         query: type[BaseModel] | None = None, response: type[BaseModel] | None = None,
         status: int = 200, errors: Iterable[int] = (), secured: bool = False,
         path_parameters: dict[str, dict[str, Any]] | None = None, extra_responses: dict[int, str] | None = None):
+    # a catalogue read that can answer 304 is a conditional GET: it takes If-None-Match, gives an ETag
+    conditional = _NOT_MODIFIED in (extra_responses or {})
     responses: list[Any] = []
     if response is not None:
         responses.append(Response({"application/json": Component(response)}, status=status,
@@ -77,11 +113,20 @@ def doc(*, summary: str, tag: str, body: type[BaseModel] | None = None,
     parameters: list[Any] = _query_parameters(query) if query is not None else []
     for name, json_schema in (path_parameters or {}).items():
         parameters.append(Parameter(name, _schema(json_schema), "path", required=True))
-    kwargs: dict[str, Any] = {"summary": summary, "tag": tag, "response": responses}
+    parameters.append(_ACCEPT_LANGUAGE)
+    if conditional:
+        parameters.append(_IF_NONE_MATCH)
+    kwargs: dict[str, Any] = {"summary": summary, "tag": tag, "response": responses, "parameter": parameters}
     if body is not None:
         kwargs["body"] = RequestBody({"application/json": Component(body)}, required=True)
-    if parameters:
-        kwargs["parameter"] = parameters
     if secured:
         kwargs["secured"] = {"bearer": []}
-    return openapi.definition(**kwargs)
+    definition = openapi.definition(**kwargs)
+    if not conditional:
+        return definition
+
+    def document_with_validator(func: Any) -> Any:
+        func = definition(func)
+        _document_response_headers(func, (status, _NOT_MODIFIED), _ETAG_HEADER)
+        return func
+    return document_with_validator

@@ -75,12 +75,28 @@ def mask_name(name: str | None) -> str | None:
     return name[0] + "*" * max(1, len(name) - 1)
 
 
-_PHONE_IN_TEXT = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
-_ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])(\d{3})(\d{11})(\d{3}[0-9Xx])(?![0-9A-Za-z])")
+# [0-9], not \d: \d takes any script's digits. Full-width digits are folded first (they are the same
+# number); separators between a phone's 3-4-4 groups are masked across, as people write them.
+_PHONE_IN_TEXT = re.compile(r"(?<![0-9])(1[3-9][0-9])[- ]?([0-9]{4})[- ]?([0-9]{4})(?![0-9])")
+_ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])([0-9]{3})([0-9]{11})([0-9]{3}[0-9Xx])(?![0-9A-Za-z])")
+_FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
+_PERCENT_ESCAPES = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+
+
+def _decode_percent_escapes(text: str) -> str:
+    """A URL path may spell a phone as %31%33%38...: read the escapes (runs that are not UTF-8 stay)."""
+    def decode(match: re.Match[str]) -> str:
+        try:
+            return bytes.fromhex(match.group().replace("%", "")).decode()
+        except UnicodeDecodeError:
+            return match.group()
+    return _PERCENT_ESCAPES.sub(decode, text)
 
 
 def redact_text(text: str) -> str:
-    """Mask anything that looks like a mainland mobile number or an 18-character ID number."""
+    """Mask anything that looks like a mainland mobile number or an 18-character ID number, however
+    it is written: percent-escaped, in full-width digits, or with dashes or spaces in a phone."""
+    text = _decode_percent_escapes(text).translate(_FULL_WIDTH_DIGITS)
     text = _ID_IN_TEXT.sub(lambda m: m.group(1) + "*" * 11 + m.group(3), text)
     return _PHONE_IN_TEXT.sub(lambda m: m.group(1) + "****" + m.group(3), text)
 

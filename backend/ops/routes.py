@@ -1,9 +1,13 @@
 """Health and metrics for the load balancer and Prometheus."""
+import hmac
+from ipaddress import ip_address
+
 from pydantic import BaseModel
 from sanic import Blueprint, Request
 from sanic.response import raw
 from tortoise import connections
 
+from backend.kit.errors import AppError
 from backend.kit.http import json_response
 from backend.kit.observability import CONTENT_TYPE_LATEST, render_metrics
 from backend.kit.openapi import doc
@@ -50,7 +54,27 @@ async def readyz(request: Request):
     return json_response({"status": "ok" if ready else "unavailable", **checks}, status=200 if ready else 503)
 
 
+def _may_read_metrics(request: Request) -> bool:
+    """Metrics name every route and its load: only the monitoring network (settings.metrics.allow, by
+    the client address as proxies_count resolves it) or a holder of settings.metrics.token reads them."""
+    settings = request.app.ctx.rt.settings.metrics
+    token = settings.token.get_secret_value()
+    scheme, _, offered = request.headers.get("authorization", "").partition(" ")
+    if token and scheme.lower() == "bearer" and hmac.compare_digest(offered.strip().encode(), token.encode()):
+        return True
+    try:
+        address = ip_address(request.remote_addr or request.ip)
+    except ValueError:  # a unix socket or an unparsable forwarded address: not on any allowed network
+        return False
+    if address.version == 6 and address.ipv4_mapped:  # ::ffff:127.0.0.1 on a dual-stack socket
+        address = address.ipv4_mapped
+    return any(address in network for network in settings.allow)
+
+
 @bp.get("/metrics")
-@doc(summary="Prometheus metrics (text exposition format)", tag="ops")
+@doc(summary="Prometheus metrics (text exposition format); from an allowed address or with the metrics token",
+     tag="ops", errors=[403])
 async def metrics(request: Request):
+    if not _may_read_metrics(request):
+        raise AppError("metrics_forbidden", 403)
     return raw(render_metrics(), content_type=CONTENT_TYPE_LATEST)

@@ -38,7 +38,7 @@ class TestPatch:
         assert response.status_code == 422
         body = response.json()
         assert body["code"] == "validation_failed"
-        assert body["errors"][0]["field"] == "id_number" and body["errors"][0]["code"] == "field.id_number"
+        assert body["errors"][0]["field"] == "id_number" and body["errors"][0]["code"] == "field.id_number_check"
         assert "校验位" in body["errors"][0]["message"]
         me = (await client.get("/api/v1/me", headers=bearer(tokens))).json()
         assert me["name"] is None and me["id_number"] is None

@@ -66,3 +66,26 @@ class TestMasks:
         assert "13812341234" not in redacted and "138****1234" in redacted
         assert "15092119900101123X" not in redacted and "150***********123X" in redacted
         assert "123456789012345678901" in redacted  # longer digit runs are not ID numbers
+
+
+class TestRedactionReadsHowAPhoneIsWritten:
+    @pytest.mark.parametrize("written", [
+        "/api/v1/x/%31%33%38%31%32%33%34%31%32%33%34",   # percent-escaped, as a URL path carries it
+        "call 138-1234-1234", "call 138 1234 1234",         # grouped the way people write it
+        "call １３８１２３４１２３４",                           # full-width digits
+    ])
+    def test_a_phone_is_masked_however_it_is_written(self, written):
+        redacted = redact_text(written)
+        assert "138****1234" in redacted
+        assert "12341234" not in redacted.replace("-", "").replace(" ", "")
+
+    def test_a_percent_escaped_id_number_is_masked(self):
+        escaped = "".join(f"%{ord(c):02X}" for c in "15092119900101123X")
+        assert "150***********123X" in redact_text("/a/" + escaped)
+
+    def test_escapes_that_are_not_text_are_left_alone(self):
+        assert redact_text("/a/%FF%FE and 50%") == "/a/%FF%FE and 50%"
+
+    def test_digits_of_other_scripts_are_not_taken_for_ascii_ones(self):
+        # \d would have let an Arabic-Indic digit stand next to a phone and hide its boundary
+        assert redact_text("x١13812341234") == "x١138****1234"
