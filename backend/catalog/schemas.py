@@ -1,14 +1,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend.kit.pagination import PageQuery
 
 if TYPE_CHECKING:
-    from backend.catalog.models import Window
+    from backend.catalog.models import Department, Hall, QueueCategory, ServiceItem, Window
 
 HallLevel = Literal["city", "county", "township", "village"]
 HALL_CODE_PATTERN = r"^\d{6}(\d{3}(\d{3})?)?$"
@@ -30,6 +30,11 @@ class HallSummary(BaseModel):
     level: HallLevel
     parent: str | None
 
+    @classmethod
+    def from_model(cls, hall: "Hall") -> Self:
+        return cls(code=hall.code, name=hall.name, name_mn=hall.name_mn, name_en=hall.name_en,
+                   level=hall.level, parent=hall.parent_id)  # type: ignore[arg-type]
+
 
 class HallNode(HallSummary):
     children: list["HallNode"] = []
@@ -46,6 +51,11 @@ class DepartmentOut(BaseModel):
     short_name: str
     name_mn: str
     name_en: str
+
+    @classmethod
+    def from_model(cls, department: "Department") -> Self:
+        return cls(code=department.code, hall=department.hall_id, name=department.name,
+                   short_name=department.short_name, name_mn=department.name_mn, name_en=department.name_en)
 
 
 class DepartmentList(BaseModel):
@@ -65,6 +75,12 @@ class QueueCategoryOut(BaseModel):
     departments: list[str]
     mean_service_minutes: int
 
+    @classmethod
+    def from_model(cls, category: "QueueCategory") -> Self:
+        return cls(prefix=category.prefix, name=category.name, name_mn=category.name_mn,
+                   name_en=category.name_en, departments=category.departments,
+                   mean_service_minutes=category.mean_service_minutes)
+
 
 class WindowOut(BaseModel):
     number: str
@@ -74,7 +90,7 @@ class WindowOut(BaseModel):
     status: Literal["open", "paused", "closed"]
 
     @classmethod
-    def from_model(cls, window: "Window") -> "WindowOut":
+    def from_model(cls, window: "Window") -> Self:
         return cls(number=window.number, name=window.name, categories=window.categories,
                    department=window.department_code, status=window.status)
 
@@ -113,10 +129,27 @@ class ServiceItemOut(BaseModel):
     online: bool = Field(description="may be declared online (外网申报)")
     appointment: bool
 
+    @classmethod
+    def _fields(cls, item: "ServiceItem") -> dict:
+        """`item` with its department fetched."""
+        return dict(code=item.code, name=item.name, name_en=item.name_en, department=item.department_id,
+                    department_name=item.department.name, hall=item.department.hall_id, kind=item.kind,
+                    promised_days=item.promised_days, legal_days=item.legal_days, instant=item.instant,
+                    fee_yuan=item.fee_yuan, fee_note=item.fee_note, online=item.online,
+                    appointment=item.appointment)
+
+    @classmethod
+    def from_model(cls, item: "ServiceItem") -> Self:
+        return cls(**cls._fields(item))
+
 
 class ServiceItemDetail(ServiceItemOut):
     materials: list[Material]
     keywords: list[str]
+
+    @classmethod
+    def from_model(cls, item: "ServiceItem") -> Self:
+        return cls(**cls._fields(item), materials=item.materials, keywords=item.keywords)
 
 
 class ServiceItemPage(BaseModel):

@@ -29,7 +29,7 @@ class TestWorkingCalendar:
         assert calendar.add_working_days(date(2026, 9, 24), 0) == date(2026, 9, 24)
 
 
-async def test_the_loaded_catalogue_carries_the_next_years_schedule(database):
-    calendar = await load_working_calendar()
+async def test_the_loaded_catalogue_carries_the_next_years_schedule(server):
+    calendar = await load_working_calendar(server.app.ctx.rt)
     assert not calendar.is_workday(date(2027, 1, 1))           # 元旦, from config/catalog/holidays.toml
     assert not calendar.is_workday(date(2027, 10, 1))          # 国庆

@@ -7,7 +7,13 @@ COUNTIES = {"150902": "集宁区", "150921": "卓资县", "150922": "化德县",
 NAMED_DEPARTMENTS = {"住建委", "安监局", "工商局", "发改委", "公安局", "人社局", "质监局", "交通局", "地税局"}
 
 
-class TestHalls:
+def _assert_problem(response, status: int, code: str) -> None:
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["code"] == code
+
+
+class TestListHalls:
     async def test_the_catalogue_has_the_city_hall_and_its_11_county_halls(self, client):
         city = (await client.get("/api/v1/halls", params={"level": "city"})).json()["items"]
         counties = (await client.get("/api/v1/halls", params={"level": "county"})).json()["items"]
@@ -39,6 +45,15 @@ class TestHalls:
         townships = (await client.get("/api/v1/halls", params={"parent": "150921"})).json()["items"]
         assert townships and all(h["level"] == "township" and h["parent"] == "150921" for h in townships)
 
+    @pytest.mark.parametrize("path,status,code", [
+        ("/api/v1/halls?level=province", 422, "validation_failed"),
+        ("/api/v1/halls?parent=abc", 422, "validation_failed"),
+    ])
+    async def test_unknown_or_malformed(self, client, path, status, code):
+        _assert_problem(await client.get(path), status, code)
+
+
+class TestGetHall:
     async def test_one_hall_with_departments_queues_and_windows(self, client):
         hall = (await client.get("/api/v1/halls/150900")).json()
         assert hall["name"].startswith("乌兰察布")
@@ -55,19 +70,17 @@ class TestHalls:
             assert hall["queue_categories"], code
             assert hall["windows"], code
 
-    @pytest.mark.parametrize("path,status,code", [
-        ("/api/v1/halls/159999", 404, "hall_not_found"),
-        ("/api/v1/halls?level=province", 422, "validation_failed"),
-        ("/api/v1/halls?parent=abc", 422, "validation_failed"),
-    ])
-    async def test_unknown_or_malformed(self, client, path, status, code):
-        response = await client.get(path)
-        assert response.status_code == status
-        assert response.headers["content-type"].startswith("application/problem+json")
-        assert response.json()["code"] == code
+    async def test_a_township_hall_under_zhuozi_has_a_window(self, client):
+        townships = (await client.get("/api/v1/halls", params={"parent": "150921"})).json()["items"]
+        with_windows = [t["code"] for t in townships if t["code"].startswith("150921")  # not a test's own
+                        and (await client.get(f"/api/v1/halls/{t['code']}")).json()["windows"]]
+        assert with_windows, "the catalogue should give a township hall under 卓资县 a window"
+
+    async def test_unknown_hall(self, client):
+        _assert_problem(await client.get("/api/v1/halls/159999"), 404, "hall_not_found")
 
 
-class TestDepartments:
+class TestListDepartments:
     async def test_27_departments_are_stationed_in_the_city_hall(self, client):
         items = (await client.get("/api/v1/departments", params={"hall": "150900"})).json()["items"]
         assert len(items) == 27
@@ -75,7 +88,7 @@ class TestDepartments:
         assert len({d["code"] for d in items}) == 27
 
 
-class TestServiceItems:
+class TestSearchServiceItems:
     async def test_chinese_keyword_search_finds_the_business_licence(self, client):
         page = (await client.get("/api/v1/service-items", params={"q": "营业执照"})).json()
         assert page["total"] >= 1
@@ -112,19 +125,20 @@ class TestServiceItems:
         assert len(first["items"]) == 5 and first["total"] > 10
         assert not {i["code"] for i in first["items"]} & {i["code"] for i in second["items"]}
 
-    async def test_one_item_has_materials_and_time_limits(self, client):
-        code = (await client.get("/api/v1/service-items", params={"page_size": 1})).json()["items"][0]["code"]
-        item = (await client.get(f"/api/v1/service-items/{code}")).json()
-        assert item["code"] == code
-        assert item["materials"] and all(m["name"] for m in item["materials"])
-        assert item["legal_days"] >= item["promised_days"] >= 0
-
     @pytest.mark.parametrize("params", [{"page": "0"}, {"page_size": "1000"}, {"q": "x" * 51},
                                         {"instant": "maybe"}, {"hall": "15"}])
     async def test_bad_parameters_are_a_422(self, client, params):
         response = await client.get("/api/v1/service-items", params=params)
         assert response.status_code == 422
         assert response.json()["errors"]
+
+class TestGetServiceItem:
+    async def test_one_item_has_materials_and_time_limits(self, client):
+        code = (await client.get("/api/v1/service-items", params={"page_size": 1})).json()["items"][0]["code"]
+        item = (await client.get(f"/api/v1/service-items/{code}")).json()
+        assert item["code"] == code
+        assert item["materials"] and all(m["name"] for m in item["materials"])
+        assert item["legal_days"] >= item["promised_days"] >= 0
 
     async def test_unknown_item(self, client):
         response = await client.get("/api/v1/service-items/NOPE")
