@@ -99,7 +99,7 @@ class HolidayOverride(Model):
 
 
 class CatalogRevision(Model):
-    """Bumped whenever the catalogue is (re)loaded: part of every catalogue ETag."""
+    """Bumped whenever the catalogue is (re)loaded: part of the key of every kept catalogue answer."""
     id = fields.IntField(primary_key=True)
     revision = fields.IntField(default=0)
     loaded_at = fields.DatetimeField(auto_now=True)
