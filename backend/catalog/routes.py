@@ -6,6 +6,7 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from backend.catalog import schemas, service
 from backend.catalog.permissions import WINDOW_ROLES
+from backend.kit import clock
 from backend.kit.auth import authenticated
 from backend.kit.http import (
     Representation, conditional_response, etagged_json, json_response, parse_body, parse_query, path_value,
@@ -48,7 +49,8 @@ async def list_halls(request: Request):
 
 
 @bp.get("/halls/<code:str>")
-@doc(summary="One hall with its departments, queue categories and windows", tag="catalog",
+@doc(summary="One hall: departments, queues, windows, the items a township/village point accepts, and "
+             "whether it is open now (GCJ-02 coordinates for wx.openLocation)", tag="catalog",
      response=schemas.HallDetail, errors=(404,), path_parameters={"code": HALL_CODE},
      extra_responses=NOT_MODIFIED)
 async def get_hall(request: Request, code: str):
@@ -67,7 +69,8 @@ async def list_departments(request: Request):
 
 
 @bp.get("/service-items")
-@doc(summary="Search service items (事项) by Chinese keywords, hall and department", tag="catalog",
+@doc(summary="Search service items (事项) by keywords (zh/mn/en), hall, department, audience and topic",
+     tag="catalog",
      query=schemas.ServiceItemQuery, response=schemas.ServiceItemPage, extra_responses=NOT_MODIFIED)
 async def search_service_items(request: Request):
     query = parse_query(request, schemas.ServiceItemQuery)
@@ -83,6 +86,23 @@ async def get_service_item(request: Request, code: str):
     code = path_value(code, ITEM_CODE, "service_item_not_found")
     return await _cached(request, ("service-item", code),
                          lambda: service.get_service_item(request.app.ctx.rt, code=code))
+
+
+@bp.get("/topics")
+@doc(summary="Topics to browse service items by (主题), in zh, mn and en", tag="catalog",
+     response=schemas.TopicList, extra_responses=NOT_MODIFIED)
+async def list_topics(request: Request):
+    return await _cached(request, ("topics",), lambda: service.list_topics(request.app.ctx.rt))
+
+
+@bp.get("/calendar")
+@doc(summary="The working calendar: working days, weekends, holidays and make-up working days (调休)",
+     tag="catalog", query=schemas.CalendarQuery, response=schemas.CalendarOut, extra_responses=NOT_MODIFIED)
+async def get_calendar(request: Request):
+    query = parse_query(request, schemas.CalendarQuery)
+    key = ("calendar", query.from_, query.to, clock.today())   # today: the default range starts there
+    return await _cached(request, key, lambda: service.calendar_days(request.app.ctx.rt, start=query.from_,
+                                                                     end=query.to))
 
 
 @bp.patch("/staff/halls/<code:str>/windows/<number:str>")

@@ -7,29 +7,35 @@ bumps it, so no process serves an answer built from an older catalogue once the 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable
+from datetime import date, timedelta
 from typing import TypeVar
 
-from tortoise.expressions import Q
+from tortoise.expressions import Case, Q, Subquery, When
 
-from backend.catalog.calendar import WorkingCalendar
+from backend.catalog.calendar import OpeningHours, WorkingCalendar
 from backend.catalog.models import (
-    CatalogRevision, Department, Hall, HolidayOverride, QueueCategory, ServiceItem, Window,
+    CatalogRevision, Department, Hall, HallItem, HolidayOverride, QueueCategory, ServiceItem,
+    ServiceItemTopic, Topic, Window,
 )
 from backend.catalog.permissions import require_window_hall, require_window_scope
 from backend.catalog.schemas import (
-    DepartmentList, DepartmentOut, HallDetail, HallList, HallNode, HallSummary, QueueCategoryOut,
-    ServiceItemDetail, ServiceItemOut, ServiceItemPage, ServiceItemQuery, WindowOut,
+    CALENDAR_MAX_DAYS, AcceptedItemOut, CalendarDayOut, CalendarOut, DepartmentList, DepartmentOut,
+    HallDetail, HallList, HallNode, HallSummary, QueueCategoryOut, ServiceItemDetail, ServiceItemOut,
+    ServiceItemPage, ServiceItemQuery, TopicList, TopicOut, WindowOut,
 )
+from backend.kit import clock
 from backend.kit.auth import Principal
-from backend.kit.errors import AppError
+from backend.kit.errors import AppError, FieldError
 from backend.kit.uow import UnitOfWork, unit_of_work
 from backend.runtime import Runtime
 
 __all__ = [
     "catalogue_revision", "kept", "list_halls", "hall_tree", "get_hall_detail", "hall_lineage",
-    "list_windows", "list_departments", "search_service_items", "get_service_item",
-    "load_working_calendar", "set_window_status",
+    "list_windows", "list_departments", "search_service_items", "get_service_item", "list_topics",
+    "load_working_calendar", "working_calendar", "calendar_days", "set_window_status",
 ]
+
+_DEFAULT_CALENDAR_DAYS = 30
 
 T = TypeVar("T")
 
@@ -82,13 +88,15 @@ async def _hall_static(code: str) -> HallDetail:
     children = await Hall.filter(parent_id=code).order_by("code")
     departments = await Department.filter(hall_id=code).order_by("code")
     categories = await QueueCategory.filter(hall_id=code).order_by("prefix")
+    accepted = await HallItem.filter(hall_id=code).order_by("item_id").prefetch_related("item__department")
     return HallDetail(
         **HallSummary.from_model(hall).model_dump(),
         address=hall.address, phone=hall.phone, hours_workday=hall.hours_workday, hours_note=hall.hours_note,
         children=[HallSummary.from_model(c) for c in children],
         departments=[DepartmentOut.from_model(d) for d in departments],
         queue_categories=[QueueCategoryOut.from_model(c) for c in categories],
-        windows=[],
+        accepted_items=[AcceptedItemOut.from_model(link) for link in accepted],
+        windows=[], open_now=False, closes_at=None, next_opening_at=None,   # live: filled in per call
     )
 
 
@@ -98,9 +106,19 @@ async def list_windows(rt: Runtime, *, hall_code: str) -> list[WindowOut]:
 
 
 async def get_hall_detail(rt: Runtime, *, code: str) -> HallDetail:
-    """One hall: its static part is kept (`kept`), its windows are read on every call."""
+    """One hall. Its static part is kept (`kept`); what changes by itself is worked out on every call:
+    the windows' status, and whether the hall is open now (its hours on the calendar's working days,
+    at clock.now() in the halls' zone)."""
     static = await kept(rt, key=("hall", code), build=lambda: _hall_static(code))
-    return static.model_copy(update={"windows": await list_windows(rt, hall_code=code)})
+    calendar = await working_calendar(rt)
+    hours = OpeningHours(static.hours_workday, clock.business_zone())
+    now = clock.now()
+    closes_at = hours.current_period_end(calendar, now)
+    return static.model_copy(update={
+        "windows": await list_windows(rt, hall_code=code),
+        "open_now": closes_at is not None, "closes_at": closes_at,
+        "next_opening_at": hours.next_opening(calendar, now),
+    })
 
 
 async def hall_lineage(rt: Runtime, *, code: str) -> list[str]:
@@ -122,35 +140,91 @@ async def list_departments(rt: Runtime, *, hall: str | None = None) -> Departmen
 
 async def search_service_items(rt: Runtime, *, query: ServiceItemQuery) -> ServiceItemPage:
     filters = Q()
-    # 关键词 search: every space-separated word must appear in the name, keywords or department
-    for word in (query.q or "").lower().split()[:5]:
+    # 关键词 search: every space-separated word must appear in a name (zh, mn, en), keywords or department
+    words = (query.q or "").lower().split()[:5]
+    for word in words:
         filters &= Q(search_text__contains=word)
     if query.hall:
-        filters &= Q(department__hall_id=query.hall)
+        accepted_there = Subquery(HallItem.filter(hall_id=query.hall).values("item_id"))
+        filters &= Q(department__hall_id=query.hall) | Q(code__in=accepted_there)
     if query.department:
         filters &= Q(department_id=query.department)
     if query.instant is not None:
         filters &= Q(instant=query.instant)
     if query.online is not None:
         filters &= Q(online=query.online)
+    if query.audience == "personal":
+        filters &= Q(for_personal=True)
+    elif query.audience == "enterprise":
+        filters &= Q(for_enterprise=True)
+    if query.topic:
+        filters &= Q(code__in=Subquery(ServiceItemTopic.filter(topic_id=query.topic).values("item_id")))
     base = ServiceItem.filter(filters)
     total = await base.count()
-    items = await base.order_by("department_id", "code").offset(query.offset).limit(query.page_size) \
-        .prefetch_related("department")
+    items = await _ranked(base, query).offset(query.offset).limit(query.page_size) \
+        .prefetch_related("department", "topic_links")
     return ServiceItemPage(items=[ServiceItemOut.from_model(i) for i in items], page=query.page,
                            page_size=query.page_size, total=total)
 
 
+def _departments_of(**hall_filter: str) -> Subquery:
+    return Subquery(Department.filter(**hall_filter).values("code"))
+
+
+def _ranked(items, query: ServiceItemQuery):
+    """Best first: the name is what was typed, then the name starts with it; the requested hall's own
+    items, then the city hall's before the ten counties' copies of the same matter; then the code."""
+    text = " ".join((query.q or "").split())
+    ranks = {}
+    if text:
+        ranks["exact_rank"] = Case(When(Q(name=text) | Q(name_mn=text) | Q(name_en__iexact=text), then="0"),
+                                   default="1")
+        ranks["prefix_rank"] = Case(When(Q(name__startswith=text) | Q(name_mn__startswith=text)
+                                         | Q(name_en__istartswith=text), then="0"), default="1")
+    if query.hall:
+        ranks["hall_rank"] = Case(When(department_id__in=_departments_of(hall_id=query.hall), then="0"),
+                                  default="1")
+    ranks["level_rank"] = Case(When(department_id__in=_departments_of(hall__level="city"), then="0"),
+                               When(department_id__in=_departments_of(hall__level="county"), then="1"),
+                               default="2")
+    return items.annotate(**ranks).order_by(*ranks, "code")
+
+
 async def get_service_item(rt: Runtime, *, code: str, tx: UnitOfWork | None = None) -> ServiceItemDetail:
-    item = await ServiceItem.get_or_none(code=code).using_db(_connection(tx)).prefetch_related("department")
+    item = await ServiceItem.get_or_none(code=code).using_db(_connection(tx)) \
+        .prefetch_related("department", "topic_links", "hall_links__hall")
     if item is None:
         raise AppError("service_item_not_found", 404)
     return ServiceItemDetail.from_model(item)
 
 
+async def list_topics(rt: Runtime) -> TopicList:
+    return TopicList(items=[TopicOut.from_model(t) for t in await Topic.all().order_by("position", "code")])
+
+
 async def load_working_calendar(rt: Runtime, *, tx: UnitOfWork | None = None) -> WorkingCalendar:
-    overrides = await HolidayOverride.all().using_db(_connection(tx)).values_list("date", "is_workday")
-    return WorkingCalendar(dict(overrides))
+    """The calendar with the overrides as they are in the database now."""
+    overrides = await HolidayOverride.all().using_db(_connection(tx)).values_list("date", "is_workday", "name")
+    return WorkingCalendar({day: workday for day, workday, _ in overrides},
+                           {day: name for day, _, name in overrides if name})
+
+
+async def working_calendar(rt: Runtime) -> WorkingCalendar:
+    """The calendar, kept with the catalogue it was loaded with (overrides change only with `ehall seed`)."""
+    return await kept(rt, key=("working-calendar",), build=lambda: load_working_calendar(rt))
+
+
+async def calendar_days(rt: Runtime, *, start: date | None = None, end: date | None = None) -> CalendarOut:
+    """Each day from `start` (default today) to `end` (default a month later), both included."""
+    start = start or clock.today()
+    if end is None:
+        end = start + timedelta(days=min(_DEFAULT_CALENDAR_DAYS, (date.max - start).days))
+    if end < start or (end - start).days >= CALENDAR_MAX_DAYS:
+        raise AppError("validation_failed", 422, errors=[
+            FieldError(field="to", code="field.date_range", params={"max_days": CALENDAR_MAX_DAYS})])
+    calendar = await working_calendar(rt)
+    return CalendarOut(items=[CalendarDayOut.from_day(calendar.day(start + timedelta(days=offset)))
+                              for offset in range((end - start).days + 1)])
 
 
 async def set_window_status(rt: Runtime, *, principal: Principal, hall_code: str, number: str,
