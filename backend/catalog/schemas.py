@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from backend.catalog.calendar import DayKind
 from backend.kit.pagination import PageQuery
 
 if TYPE_CHECKING:
@@ -261,7 +262,7 @@ class CalendarQuery(BaseModel):
 class CalendarDayOut(BaseModel):
     date: dt.date
     workday: bool
-    kind: Literal["workday", "weekend", "holiday", "makeup_workday"] = Field(
+    kind: DayKind = Field(
         description="makeup_workday: a Saturday or Sunday made a working day (调休上班)")
     name: str = Field(description="the holiday's name (国庆节, 国庆节调休上班), or empty")
 
