@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from backend.catalog.service import hall_lineage
 from backend.kit.auth import Principal, require_hall_scope
+from backend.runtime import Runtime
 
 __all__ = ["PII_READ_ROLES", "require_pii_scope"]
 
@@ -11,6 +12,6 @@ __all__ = ["PII_READ_ROLES", "require_pii_scope"]
 PII_READ_ROLES = ("window_clerk", "approver", "agent", "supervisor")
 
 
-async def require_pii_scope(principal: Principal, *, hall: str) -> None:
+async def require_pii_scope(rt: Runtime, *, principal: Principal, hall: str) -> None:
     """The reader works in `hall` (or above it, for the roles whose grants reach down)."""
-    require_hall_scope(principal, await hall_lineage(hall), PII_READ_ROLES)
+    require_hall_scope(principal, await hall_lineage(rt, code=hall), PII_READ_ROLES)

@@ -32,7 +32,7 @@ async def find_citizen_by_phone(rt: Runtime, *, principal: Principal, phone: str
                                 request_id: str) -> CitizenProfile:
     """The citizen behind a phone, masked. The lookup is audited (never with the phone) and records
     the citizen's relation to the hall."""
-    await require_pii_scope(principal, hall=hall)
+    await require_pii_scope(rt, principal=principal, hall=hall)
     # counted before the lookup: walking phone numbers is what this allowance stops
     await enforce(rt.limiter, f"pii-lookup:staff:{principal.id}", _allowance(rt))
     async with unit_of_work(rt) as uow:
@@ -51,7 +51,7 @@ async def find_citizen_by_phone(rt: Runtime, *, principal: Principal, phone: str
 async def read_citizen_pii(rt: Runtime, *, principal: Principal, citizen_id: int, hall: str, reason: str,
                            request_id: str) -> CitizenPii:
     """Unmasked data for staff of a hall the citizen has business with, audited in one transaction."""
-    await require_pii_scope(principal, hall=hall)
+    await require_pii_scope(rt, principal=principal, hall=hall)
     await enforce(rt.limiter, f"pii-read:staff:{principal.id}", _allowance(rt))
     since = clock.now() - timedelta(hours=rt.settings.staff.pii_relation_hours)
     async with unit_of_work(rt) as uow:

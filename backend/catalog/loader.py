@@ -1,11 +1,17 @@
 """Loads the Ulanqab catalogue from config/catalog/*.toml into the database (`ehall seed`).
 
 The files are data kept by the centre's staff; loading is one transaction that upserts every row
-and bumps the catalogue revision, so a reload never leaves half a catalogue and phones holding an
-old ETag download the new one.
+and bumps the catalogue revision, so a reload never leaves half a catalogue and no process keeps
+serving answers built from the old one. The hall-item and item-topic links and the topics are
+replaced as a whole: the files are their only source.
+
+Keys added after the first catalogue (coordinates, accepts, conditions, steps, legal basis, location,
+phone, audience, topics, Mongolian item names, topics.toml) are optional and default to empty, so the
+loader reads catalogues from before and after they were filled in.
 """
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -13,13 +19,18 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from backend.catalog.calendar import OpeningHours
 from backend.catalog.models import (
-    CatalogRevision, Department, Hall, HolidayOverride, QueueCategory, ServiceItem, Window,
+    CatalogRevision, Department, Hall, HallItem, HolidayOverride, QueueCategory, ServiceItem,
+    ServiceItemTopic, Topic, Window,
 )
+from backend.catalog.schemas import TOPIC_CODE_PATTERN
 
-__all__ = ["load_catalogue", "catalogue_is_empty", "CatalogueError", "read_catalogue_files"]
+__all__ = ["load_catalogue", "load_catalogue_data", "catalogue_is_empty", "CatalogueError",
+           "read_catalogue_files", "check_catalogue", "search_text"]
 
 _LEVEL_ORDER = {"city": 0, "county": 1, "township": 2, "village": 3}
+AUDIENCES = ("personal", "enterprise")
 
 
 class CatalogueError(ValueError):
@@ -32,6 +43,7 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def read_catalogue_files(directory: Path) -> dict[str, list[dict[str, Any]]]:
+    topics = directory / "topics.toml"
     return {
         "halls": _read(directory / "halls.toml").get("hall", []),
         "departments": _read(directory / "departments.toml").get("department", []),
@@ -39,10 +51,12 @@ def read_catalogue_files(directory: Path) -> dict[str, list[dict[str, Any]]]:
         "categories": _read(directory / "queues.toml").get("category", []),
         "windows": _read(directory / "queues.toml").get("window", []),
         "holidays": _read(directory / "holidays.toml").get("day", []),
+        "topics": _read(topics).get("topic", []) if topics.exists() else [],
     }
 
 
-def _check(data: dict[str, list[dict[str, Any]]]) -> None:
+def check_catalogue(data: dict[str, list[dict[str, Any]]]) -> None:
+    """Refuse a catalogue that contradicts itself, before anything is written."""
     hall_codes = [h["code"] for h in data["halls"]]
     if len(set(hall_codes)) != len(hall_codes):
         raise CatalogueError("duplicate hall code")
@@ -51,6 +65,7 @@ def _check(data: dict[str, list[dict[str, Any]]]) -> None:
             raise CatalogueError(f"hall {hall['code']}: unknown level {hall['level']}")
         if hall.get("parent") and hall["parent"] not in hall_codes:
             raise CatalogueError(f"hall {hall['code']}: parent {hall['parent']} does not exist")
+        _check_hall_extras(hall)
     department_codes = {d["code"] for d in data["departments"]}
     if len(department_codes) != len(data["departments"]):
         raise CatalogueError("duplicate department code")
@@ -60,9 +75,26 @@ def _check(data: dict[str, list[dict[str, Any]]]) -> None:
     item_codes = [i["code"] for i in data["items"]]
     if len(set(item_codes)) != len(item_codes):
         raise CatalogueError("duplicate service item code")
+    topic_codes = [t["code"] for t in data.get("topics", [])]
+    if len(set(topic_codes)) != len(topic_codes):
+        raise CatalogueError("duplicate topic code")
+    for code in topic_codes:
+        if not isinstance(code, str) or not re.fullmatch(TOPIC_CODE_PATTERN, code):
+            raise CatalogueError(f"topic {code!r}: a code is 1-32 letters, digits, '_' or '-'")
     for item in data["items"]:
         if item["department"] not in department_codes:
             raise CatalogueError(f"item {item['code']}: department {item['department']} does not exist")
+        unknown_audience = set(item.get("audience", [])) - set(AUDIENCES)
+        if unknown_audience:
+            raise CatalogueError(f"item {item['code']}: audience {sorted(unknown_audience)} is not one of {AUDIENCES}")
+        for topic in item.get("topics", []):
+            if topic not in topic_codes:
+                raise CatalogueError(f"item {item['code']}: topic {topic} does not exist")
+    known_items = set(item_codes)
+    for hall in data["halls"]:
+        for code in hall.get("accepts", []):
+            if code not in known_items:
+                raise CatalogueError(f"hall {hall['code']}: accepts item {code}, which does not exist")
     prefixes = {(c["hall"], c["prefix"]) for c in data["categories"]}
     for window in data["windows"]:
         for prefix in window["categories"]:
@@ -70,9 +102,25 @@ def _check(data: dict[str, list[dict[str, Any]]]) -> None:
                 raise CatalogueError(f"window {window['hall']}/{window['number']}: no category {prefix}")
 
 
-def _search_text(item: dict[str, Any], department: dict[str, Any]) -> str:
-    words = [item["name"], *item.get("keywords", []), department["name"], department["short_name"], item["kind"]]
-    return " ".join(words).lower()
+def _check_hall_extras(hall: dict[str, Any]) -> None:
+    for period in hall.get("hours_workday", []):
+        try:
+            OpeningHours.parse(period)
+        except ValueError as exc:
+            raise CatalogueError(f"hall {hall['code']}: {exc}") from None
+    latitude, longitude = hall.get("latitude"), hall.get("longitude")
+    if (latitude is None) != (longitude is None):
+        raise CatalogueError(f"hall {hall['code']}: give both latitude and longitude, or neither")
+    if latitude is not None and not (isinstance(latitude, (int, float)) and isinstance(longitude, (int, float))
+                                     and -90 <= latitude <= 90 and -180 <= longitude <= 180):
+        raise CatalogueError(f"hall {hall['code']}: latitude/longitude out of range")
+
+
+def search_text(item: dict[str, Any], department: dict[str, Any]) -> str:
+    """What 关键词 search looks in: the item's names in the three languages, its keywords, its department."""
+    words = [item["name"], item.get("name_mn", ""), item.get("name_en", ""), *item.get("keywords", []),
+             department["name"], department["short_name"], item["kind"]]
+    return " ".join(word for word in words if word).lower()
 
 
 async def catalogue_is_empty() -> bool:
@@ -80,8 +128,12 @@ async def catalogue_is_empty() -> bool:
 
 
 async def load_catalogue(directory: Path) -> dict[str, int]:
-    data = read_catalogue_files(directory)
-    _check(data)
+    return await load_catalogue_data(read_catalogue_files(directory))
+
+
+async def load_catalogue_data(data: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
+    """Load catalogue data as read_catalogue_files gives it; counts of what was loaded."""
+    check_catalogue(data)
     departments = {d["code"]: d for d in data["departments"]}
     async with in_transaction() as tx:
         # parents before children, so the foreign key always points at a row that exists
@@ -91,6 +143,7 @@ async def load_catalogue(directory: Path) -> dict[str, int]:
                 "level": hall["level"], "parent_id": hall.get("parent") or None,
                 "address": hall.get("address", ""), "phone": hall.get("phone", ""),
                 "hours_workday": hall.get("hours_workday", []), "hours_note": hall.get("hours_note", ""),
+                "latitude": hall.get("latitude"), "longitude": hall.get("longitude"),
             })
         for department in data["departments"]:
             await Department.update_or_create(code=department["code"], using_db=tx, defaults={
@@ -106,8 +159,14 @@ async def load_catalogue(directory: Path) -> dict[str, int]:
                 "fee_yuan": item.get("fee_yuan", 0), "fee_note": item.get("fee_note", ""),
                 "online": item["online"], "appointment": item["appointment"],
                 "keywords": item.get("keywords", []),
-                "search_text": _search_text(item, departments[item["department"]]),
+                "search_text": search_text(item, departments[item["department"]]),
+                "name_mn": item.get("name_mn", ""), "conditions": item.get("conditions", []),
+                "steps": item.get("steps", []), "legal_basis": item.get("legal_basis", []),
+                "location": item.get("location", ""), "phone": item.get("phone", ""),
+                "for_personal": "personal" in item.get("audience", []),
+                "for_enterprise": "enterprise" in item.get("audience", []),
             })
+        await _replace_links(data, tx)
         for category in data["categories"]:
             await QueueCategory.update_or_create(
                 hall_id=category["hall"], prefix=category["prefix"], using_db=tx, defaults={
@@ -124,7 +183,27 @@ async def load_catalogue(directory: Path) -> dict[str, int]:
             await HolidayOverride.update_or_create(date=date.fromisoformat(day["date"]), using_db=tx, defaults={
                 "is_workday": day["kind"] == "workday", "name": day.get("name", ""),
             })
+        links = await HallItem.all().using_db(tx).count()
         revision, _ = await CatalogRevision.get_or_create(id=1, using_db=tx)
         revision.revision += 1
         await revision.save(using_db=tx)
-    return {key: len(rows) for key, rows in data.items()}
+    return {**{key: len(rows) for key, rows in data.items()}, "hall_items": links}
+
+
+async def _replace_links(data: dict[str, list[dict[str, Any]]], tx) -> None:
+    """Topics, item topics and the items each township/village accepts, exactly as the files give them."""
+    await ServiceItemTopic.all().using_db(tx).delete()
+    await HallItem.all().using_db(tx).delete()
+    topic_codes = [t["code"] for t in data.get("topics", [])]
+    await Topic.exclude(code__in=topic_codes).using_db(tx).delete()
+    for position, topic in enumerate(data.get("topics", [])):
+        await Topic.update_or_create(code=topic["code"], using_db=tx, defaults={
+            "name": topic["name"], "name_mn": topic.get("name_mn", ""), "name_en": topic.get("name_en", ""),
+            "position": position,
+        })
+    await ServiceItemTopic.bulk_create(
+        [ServiceItemTopic(item_id=item["code"], topic_id=topic)
+         for item in data["items"] for topic in dict.fromkeys(item.get("topics", []))], using_db=tx)
+    await HallItem.bulk_create(
+        [HallItem(hall_id=hall["code"], item_id=code, mode="agent" if hall["level"] == "village" else "accept")
+         for hall in data["halls"] for code in dict.fromkeys(hall.get("accepts", []))], using_db=tx)

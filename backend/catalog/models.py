@@ -1,7 +1,10 @@
 from tortoise import fields
 from tortoise.models import Model
 
-__all__ = ["Hall", "Department", "ServiceItem", "QueueCategory", "Window", "HolidayOverride", "CatalogRevision"]
+__all__ = [
+    "Hall", "Department", "ServiceItem", "Topic", "ServiceItemTopic", "HallItem", "QueueCategory", "Window",
+    "HolidayOverride", "CatalogRevision",
+]
 
 
 class Hall(Model):
@@ -17,6 +20,9 @@ class Hall(Model):
     phone = fields.CharField(max_length=32, default="")        # the hall's public service line
     hours_workday = fields.JSONField(default=list)             # ["09:00-12:00", "13:30-17:30"]
     hours_note = fields.CharField(max_length=128, default="")
+    # GCJ-02 (国测局) coordinates, the datum wx.openLocation and Chinese map SDKs expect; not WGS-84
+    latitude = fields.FloatField(null=True)
+    longitude = fields.FloatField(null=True)
 
     class Meta:
         table = "hall"
@@ -40,6 +46,7 @@ class ServiceItem(Model):
     code = fields.CharField(max_length=48, primary_key=True)   # 事项编码
     department = fields.ForeignKeyField("ehall.Department", related_name="items", on_delete=fields.RESTRICT)
     name = fields.CharField(max_length=128)
+    name_mn = fields.CharField(max_length=256, default="")    # Traditional Mongolian script
     name_en = fields.CharField(max_length=256, default="")
     kind = fields.CharField(max_length=16)                     # 行政许可, 公共服务, ...
     promised_days = fields.IntField()
@@ -51,10 +58,52 @@ class ServiceItem(Model):
     online = fields.BooleanField()                             # 外网申报
     appointment = fields.BooleanField()
     keywords = fields.JSONField(default=list)
-    search_text = fields.TextField(default="")                 # name + keywords + department, for 关键词 search
+    search_text = fields.TextField(default="")   # names (zh, mn, en lowercased) + keywords + department
+    conditions = fields.JSONField(default=list)                # 受理条件
+    steps = fields.JSONField(default=list)                     # 办理流程
+    legal_basis = fields.JSONField(default=list)               # 设定依据
+    location = fields.CharField(max_length=128, default="")   # where in the hall: "一楼B区 08-10号窗口"
+    phone = fields.CharField(max_length=32, default="")        # 咨询电话
+    for_personal = fields.BooleanField(default=False)          # 个人办事
+    for_enterprise = fields.BooleanField(default=False)        # 法人办事
 
     class Meta:
         table = "service_item"
+
+
+class Topic(Model):
+    """A theme to browse service items by (主题: 户籍, 社保, 不动产 ...)."""
+    code = fields.CharField(max_length=32, primary_key=True)
+    name = fields.CharField(max_length=64)
+    name_mn = fields.CharField(max_length=128, default="")
+    name_en = fields.CharField(max_length=128, default="")
+    position = fields.IntField(default=0)                      # order in config/catalog/topics.toml
+
+    class Meta:
+        table = "topic"
+
+
+class ServiceItemTopic(Model):
+    id = fields.IntField(primary_key=True)
+    item = fields.ForeignKeyField("ehall.ServiceItem", related_name="topic_links", on_delete=fields.CASCADE)
+    topic = fields.ForeignKeyField("ehall.Topic", related_name="item_links", on_delete=fields.CASCADE)
+
+    class Meta:
+        table = "service_item_topic"
+        unique_together = (("item", "topic"),)
+
+
+class HallItem(Model):
+    """A service item a township hall accepts and passes up (mode "accept"), or one a village agency
+    point's agent (代办员) can take on a citizen's behalf (mode "agent")."""
+    id = fields.IntField(primary_key=True)
+    hall = fields.ForeignKeyField("ehall.Hall", related_name="item_links", on_delete=fields.CASCADE)
+    item = fields.ForeignKeyField("ehall.ServiceItem", related_name="hall_links", on_delete=fields.CASCADE)
+    mode = fields.CharField(max_length=8)                      # accept | agent
+
+    class Meta:
+        table = "hall_item"
+        unique_together = (("hall", "item"),)
 
 
 class QueueCategory(Model):
@@ -99,7 +148,7 @@ class HolidayOverride(Model):
 
 
 class CatalogRevision(Model):
-    """Bumped whenever the catalogue is (re)loaded: part of every catalogue ETag."""
+    """Bumped whenever the catalogue is (re)loaded: part of the key of every kept catalogue answer."""
     id = fields.IntField(primary_key=True)
     revision = fields.IntField(default=0)
     loaded_at = fields.DatetimeField(auto_now=True)

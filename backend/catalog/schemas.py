@@ -1,17 +1,24 @@
+"""The catalogue's requests and answers: the one definition of each (the OpenAPI document is made from them)."""
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from backend.catalog.calendar import DayKind
 from backend.kit.pagination import PageQuery
 
 if TYPE_CHECKING:
-    from backend.catalog.models import Window
+    from backend.catalog.calendar import CalendarDay
+    from backend.catalog.models import Department, Hall, HallItem, QueueCategory, ServiceItem, Topic, Window
 
 HallLevel = Literal["city", "county", "township", "village"]
+Audience = Literal["personal", "enterprise"]
 HALL_CODE_PATTERN = r"^\d{6}(\d{3}(\d{3})?)?$"
+TOPIC_CODE_PATTERN = r"^[0-9A-Za-z_-]{1,32}$"
+CALENDAR_MAX_DAYS = 366
 
 
 class HallQuery(BaseModel):
@@ -29,6 +36,15 @@ class HallSummary(BaseModel):
     name_en: str
     level: HallLevel
     parent: str | None
+    latitude: float | None = Field(description="GCJ-02 (国测局坐标), as wx.openLocation and Chinese map SDKs "
+                                               "expect; not WGS-84 GPS. null until the centre gives it")
+    longitude: float | None = Field(description="GCJ-02, see latitude")
+
+    @classmethod
+    def from_model(cls, hall: "Hall") -> Self:
+        return cls(code=hall.code, name=hall.name, name_mn=hall.name_mn, name_en=hall.name_en,
+                   level=hall.level, parent=hall.parent_id,  # type: ignore[arg-type]
+                   latitude=hall.latitude, longitude=hall.longitude)
 
 
 class HallNode(HallSummary):
@@ -46,6 +62,11 @@ class DepartmentOut(BaseModel):
     short_name: str
     name_mn: str
     name_en: str
+
+    @classmethod
+    def from_model(cls, department: "Department") -> Self:
+        return cls(code=department.code, hall=department.hall_id, name=department.name,
+                   short_name=department.short_name, name_mn=department.name_mn, name_en=department.name_en)
 
 
 class DepartmentList(BaseModel):
@@ -65,6 +86,12 @@ class QueueCategoryOut(BaseModel):
     departments: list[str]
     mean_service_minutes: int
 
+    @classmethod
+    def from_model(cls, category: "QueueCategory") -> Self:
+        return cls(prefix=category.prefix, name=category.name, name_mn=category.name_mn,
+                   name_en=category.name_en, departments=category.departments,
+                   mean_service_minutes=category.mean_service_minutes)
+
 
 class WindowOut(BaseModel):
     number: str
@@ -74,20 +101,43 @@ class WindowOut(BaseModel):
     status: Literal["open", "paused", "closed"]
 
     @classmethod
-    def from_model(cls, window: "Window") -> "WindowOut":
+    def from_model(cls, window: "Window") -> Self:
         return cls(number=window.number, name=window.name, categories=window.categories,
                    department=window.department_code, status=window.status)
+
+
+class AcceptedItemOut(BaseModel):
+    """A service item a township hall accepts (and passes up) or a village agency point's agent takes."""
+    code: str
+    name: str
+    name_mn: str
+    name_en: str
+    hall: str = Field(description="the hall whose department decides the item")
+    mode: Literal["accept", "agent"] = Field(description="accept: 受理 here and passed up; agent: 代办员 takes it")
+
+    @classmethod
+    def from_model(cls, link: "HallItem") -> Self:
+        """`link` with its item and the item's department fetched."""
+        item = link.item
+        return cls(code=item.code, name=item.name, name_mn=item.name_mn, name_en=item.name_en,
+                   hall=item.department.hall_id, mode=link.mode)  # type: ignore[arg-type]
 
 
 class HallDetail(HallSummary):
     address: str
     phone: str
-    hours_workday: list[str]
+    hours_workday: list[str] = Field(description="opening periods on working days, Asia/Shanghai")
     hours_note: str
     children: list[HallSummary]
     departments: list[DepartmentOut]
     queue_categories: list[QueueCategoryOut]
-    windows: list[WindowOut]
+    accepted_items: list[AcceptedItemOut] = Field(
+        description="township halls: items accepted here; village agency points: items their agent takes")
+    windows: list[WindowOut] = Field(description="live")
+    open_now: bool = Field(description="live: a working day (calendar) and within hours_workday")
+    closes_at: dt.datetime | None = Field(description="live: when the current opening period ends, if open")
+    next_opening_at: dt.datetime | None = Field(
+        description="live: start of the next opening period after now (+08:00); null if none within a month")
 
 
 class Material(BaseModel):
@@ -100,6 +150,7 @@ class Material(BaseModel):
 class ServiceItemOut(BaseModel):
     code: str
     name: str
+    name_mn: str = Field(description="Traditional Mongolian script; empty where not yet translated")
     name_en: str
     department: str
     department_name: str
@@ -112,11 +163,58 @@ class ServiceItemOut(BaseModel):
     fee_note: str
     online: bool = Field(description="may be declared online (外网申报)")
     appointment: bool
+    audience: list[Audience] = Field(description="个人办事 personal, 法人办事 enterprise")
+    topics: list[str] = Field(description="topic codes (GET /api/v1/topics)")
+
+    @classmethod
+    def _fields(cls, item: "ServiceItem") -> dict:
+        """`item` with its department and topic links fetched."""
+        return dict(code=item.code, name=item.name, name_mn=item.name_mn, name_en=item.name_en,
+                    department=item.department_id, department_name=item.department.name,
+                    hall=item.department.hall_id, kind=item.kind, promised_days=item.promised_days,
+                    legal_days=item.legal_days, instant=item.instant, fee_yuan=item.fee_yuan,
+                    fee_note=item.fee_note, online=item.online, appointment=item.appointment,
+                    audience=[a for a, wanted in (("personal", item.for_personal),
+                                                  ("enterprise", item.for_enterprise)) if wanted],
+                    topics=[link.topic_id for link in item.topic_links])
+
+    @classmethod
+    def from_model(cls, item: "ServiceItem") -> Self:
+        return cls(**cls._fields(item))
+
+
+class AcceptingHallOut(BaseModel):
+    hall: str
+    name: str
+    level: HallLevel
+    mode: Literal["accept", "agent"]
+
+    @classmethod
+    def from_model(cls, link: "HallItem") -> Self:
+        """`link` with its hall fetched."""
+        return cls(hall=link.hall.code, name=link.hall.name, level=link.hall.level,  # type: ignore[arg-type]
+                   mode=link.mode)  # type: ignore[arg-type]
 
 
 class ServiceItemDetail(ServiceItemOut):
     materials: list[Material]
     keywords: list[str]
+    conditions: list[str] = Field(description="受理条件")
+    steps: list[str] = Field(description="办理流程, in order")
+    legal_basis: list[str] = Field(description="设定依据")
+    location: str = Field(description="where in the hall it is handled (floor, area, windows)")
+    phone: str = Field(description="咨询电话")
+    accepted_at: list[AcceptingHallOut] = Field(
+        description="township halls that accept it and village agency points whose agent takes it")
+
+    @classmethod
+    def from_model(cls, item: "ServiceItem") -> Self:
+        """`item` with its department, topic links and hall links (with their halls) fetched."""
+        return cls(**cls._fields(item), materials=item.materials, keywords=item.keywords,
+                   conditions=item.conditions, steps=item.steps, legal_basis=item.legal_basis,
+                   location=item.location, phone=item.phone,
+                   accepted_at=[AcceptingHallOut.from_model(link) for link in
+                                sorted(item.hall_links, key=lambda link: link.hall_id)])
 
 
 class ServiceItemPage(BaseModel):
@@ -127,11 +225,54 @@ class ServiceItemPage(BaseModel):
 
 
 class ServiceItemQuery(PageQuery):
-    q: str | None = Field(None, max_length=50, description="Chinese keywords, space separated; all must match")
-    hall: str | None = Field(None, pattern=HALL_CODE_PATTERN)
+    q: str | None = Field(None, max_length=50, description=(
+        "keywords, space separated, all must match: Chinese, Mongolian or English (any case) names, "
+        "keywords, department. Exact and leading name matches first, then the city hall's items"))
+    hall: str | None = Field(None, pattern=HALL_CODE_PATTERN, description=(
+        "items of this hall's departments, and those it accepts (township) or its agent takes (village)"))
     department: str | None = Field(None, max_length=32)
     instant: bool | None = None
     online: bool | None = None
+    audience: Audience | None = Field(None, description="个人办事 personal or 法人办事 enterprise")
+    topic: str | None = Field(None, pattern=TOPIC_CODE_PATTERN, description="a topic code (GET /api/v1/topics)")
+
+
+class TopicOut(BaseModel):
+    code: str
+    name: str
+    name_mn: str
+    name_en: str
+
+    @classmethod
+    def from_model(cls, topic: "Topic") -> Self:
+        return cls(code=topic.code, name=topic.name, name_mn=topic.name_mn, name_en=topic.name_en)
+
+
+class TopicList(BaseModel):
+    items: list[TopicOut]
+
+
+class CalendarQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    from_: dt.date | None = Field(None, alias="from", description="first day, YYYY-MM-DD (default: today)")
+    to: dt.date | None = Field(None, description=f"last day, YYYY-MM-DD, at most {CALENDAR_MAX_DAYS - 1} days "
+                                              "after from (default: 30 days after from)")
+
+
+class CalendarDayOut(BaseModel):
+    date: dt.date
+    workday: bool
+    kind: DayKind = Field(
+        description="makeup_workday: a Saturday or Sunday made a working day (调休上班)")
+    name: str = Field(description="the holiday's name (国庆节, 国庆节调休上班), or empty")
+
+    @classmethod
+    def from_day(cls, day: "CalendarDay") -> Self:
+        return cls(date=day.date, workday=day.workday, kind=day.kind, name=day.name)
+
+
+class CalendarOut(BaseModel):
+    items: list[CalendarDayOut]
 
 
 class WindowStatusChange(BaseModel):

@@ -1,55 +1,79 @@
-"""Catalogue reads, the working calendar, and the one staff write so far: opening and closing windows."""
+"""Catalogue reads, the working calendar, and the one staff write so far: opening and closing windows.
+
+Reads return the response schemas' models (catalog/schemas.py), the one definition of each answer.
+Finished answers are kept in `rt.catalogue_cache` under the catalogue revision (`kept`): `ehall seed`
+bumps it, so no process serves an answer built from an older catalogue once the reload has committed.
+"""
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable, Hashable
+from datetime import date, timedelta
+from typing import TypeVar
 
-from tortoise.expressions import Q
+from tortoise.expressions import Case, Q, Subquery, When
 
-from backend.catalog.calendar import WorkingCalendar
-from backend.catalog.models import Department, Hall, HolidayOverride, QueueCategory, ServiceItem, Window
-from backend.catalog.schemas import ServiceItemQuery
-from backend.kit.auth import Principal, require_hall_scope
-from backend.kit.errors import AppError
+from backend.catalog.calendar import OpeningHours, WorkingCalendar
+from backend.catalog.models import (
+    CatalogRevision, Department, Hall, HallItem, HolidayOverride, QueueCategory, ServiceItem,
+    ServiceItemTopic, Topic, Window,
+)
+from backend.catalog.permissions import require_window_hall, require_window_scope
+from backend.catalog.schemas import (
+    CALENDAR_MAX_DAYS, AcceptedItemOut, CalendarDayOut, CalendarOut, DepartmentList, DepartmentOut,
+    HallDetail, HallList, HallNode, HallSummary, QueueCategoryOut, ServiceItemDetail, ServiceItemOut,
+    ServiceItemPage, ServiceItemQuery, TopicList, TopicOut, WindowOut,
+)
+from backend.kit import clock
+from backend.kit.auth import Principal
+from backend.kit.errors import AppError, FieldError
 from backend.kit.uow import UnitOfWork, unit_of_work
 from backend.runtime import Runtime
 
 __all__ = [
-    "list_halls", "hall_tree", "get_hall_detail", "hall_lineage", "list_departments",
-    "search_service_items", "get_service_item", "load_working_calendar", "set_window_status",
-    "with_window_status",
-    "WINDOW_ROLES",
+    "catalogue_revision", "kept", "list_halls", "hall_tree", "get_hall_detail", "hall_lineage",
+    "list_windows", "list_departments", "search_service_items", "get_service_item", "list_topics",
+    "load_working_calendar", "working_calendar", "calendar_days", "set_window_status",
 ]
 
-# who may open, pause and close a hall's windows
-WINDOW_ROLES = ("window_clerk", "supervisor", "admin")
+_DEFAULT_CALENDAR_DAYS = 30
+
+T = TypeVar("T")
 
 
-def _hall_summary(hall: Hall) -> dict[str, Any]:
-    return {"code": hall.code, "name": hall.name, "name_mn": hall.name_mn, "name_en": hall.name_en,
-            "level": hall.level, "parent": hall.parent_id}
+def _connection(tx: UnitOfWork | None):
+    return tx.tx if tx is not None else None
 
 
-def _department_out(department: Department) -> dict[str, Any]:
-    return {"code": department.code, "hall": department.hall_id, "name": department.name,
-            "short_name": department.short_name, "name_mn": department.name_mn, "name_en": department.name_en}
+async def catalogue_revision(rt: Runtime) -> int:
+    """The revision `ehall seed` bumped last (0 before the first load)."""
+    revision = await CatalogRevision.filter(id=1).first().values_list("revision", flat=True)
+    return int(revision or 0)
 
 
-async def list_halls(*, level: str | None = None, parent: str | None = None) -> list[dict[str, Any]]:
+async def kept(rt: Runtime, *, key: tuple[Hashable, ...], build: Callable[[], Awaitable[T]]) -> T:
+    """What `build()` returns for `key`, kept a few seconds in this process under the current catalogue
+    revision: one primary-key read per request instead of the answer's 10-50 queries, and an answer
+    built from an older catalogue is never served after a reload."""
+    return await rt.catalogue_cache.get((await catalogue_revision(rt), *key), build)
+
+
+async def list_halls(rt: Runtime, *, level: str | None = None, parent: str | None = None) -> HallList:
     query = Hall.all().order_by("code")
     if level:
         query = query.filter(level=level)
     if parent:
         query = query.filter(parent_id=parent)
-    return [_hall_summary(h) for h in await query]
+    return HallList(items=[HallNode.from_model(h) for h in await query])
 
 
-async def hall_tree() -> list[dict[str, Any]]:
-    nodes = {h["code"]: {**h, "children": []} for h in await list_halls()}
+async def hall_tree(rt: Runtime) -> HallList:
+    nodes = {h.code: HallNode.from_model(h)
+             for h in await Hall.all().order_by("code")}
     roots = []
     for node in nodes.values():
-        parent = nodes.get(node["parent"]) if node["parent"] else None
-        (parent["children"] if parent else roots).append(node)
-    return roots
+        parent = nodes.get(node.parent) if node.parent else None
+        (parent.children if parent else roots).append(node)
+    return HallList(items=roots)
 
 
 async def _get_hall(code: str) -> Hall:
@@ -59,36 +83,45 @@ async def _get_hall(code: str) -> Hall:
     return hall
 
 
-async def get_hall_detail(code: str) -> dict[str, Any]:
+async def _hall_static(code: str) -> HallDetail:
     hall = await _get_hall(code)
     children = await Hall.filter(parent_id=code).order_by("code")
     departments = await Department.filter(hall_id=code).order_by("code")
     categories = await QueueCategory.filter(hall_id=code).order_by("prefix")
-    windows = await Window.filter(hall_id=code).order_by("number")
-    return {
-        **_hall_summary(hall),
-        "address": hall.address, "phone": hall.phone, "hours_workday": hall.hours_workday,
-        "hours_note": hall.hours_note,
-        "children": [_hall_summary(c) for c in children],
-        "departments": [_department_out(d) for d in departments],
-        "queue_categories": [
-            {"prefix": c.prefix, "name": c.name, "name_mn": c.name_mn, "name_en": c.name_en,
-             "departments": c.departments, "mean_service_minutes": c.mean_service_minutes}
-            for c in categories],
-        "windows": [
-            {"number": w.number, "name": w.name, "categories": w.categories,
-             "department": w.department_code, "status": w.status}
-            for w in windows],
-    }
+    accepted = await HallItem.filter(hall_id=code).order_by("item_id").prefetch_related("item__department")
+    return HallDetail(
+        **HallSummary.from_model(hall).model_dump(),
+        address=hall.address, phone=hall.phone, hours_workday=hall.hours_workday, hours_note=hall.hours_note,
+        children=[HallSummary.from_model(c) for c in children],
+        departments=[DepartmentOut.from_model(d) for d in departments],
+        queue_categories=[QueueCategoryOut.from_model(c) for c in categories],
+        accepted_items=[AcceptedItemOut.from_model(link) for link in accepted],
+        windows=[], open_now=False, closes_at=None, next_opening_at=None,   # live: filled in per call
+    )
 
 
-async def with_window_status(code: str, windows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """`windows` (as in the hall detail) with each window's current status."""
-    status = dict(await Window.filter(hall_id=code).values_list("number", "status"))
-    return [{**window, "status": status.get(window["number"], window["status"])} for window in windows]
+async def list_windows(rt: Runtime, *, hall_code: str) -> list[WindowOut]:
+    """A hall's windows as they are now (their status is live)."""
+    return [WindowOut.from_model(w) for w in await Window.filter(hall_id=hall_code).order_by("number")]
 
 
-async def hall_lineage(code: str) -> list[str]:
+async def get_hall_detail(rt: Runtime, *, code: str) -> HallDetail:
+    """One hall. Its static part is kept (`kept`); what changes by itself is worked out on every call:
+    the windows' status, and whether the hall is open now (its hours on the calendar's working days,
+    at clock.now() in the halls' zone)."""
+    static = await kept(rt, key=("hall", code), build=lambda: _hall_static(code))
+    calendar = await working_calendar(rt)
+    hours = OpeningHours(static.hours_workday, clock.business_zone())
+    now = clock.now()
+    closes_at = hours.current_period_end(calendar, now)
+    return static.model_copy(update={
+        "windows": await list_windows(rt, hall_code=code),
+        "open_now": closes_at is not None, "closes_at": closes_at,
+        "next_opening_at": hours.next_opening(calendar, now),
+    })
+
+
+async def hall_lineage(rt: Runtime, *, code: str) -> list[str]:
     """The hall's code followed by its ancestors' codes, nearest first (for scope checks)."""
     lineage = []
     current: str | None = (await _get_hall(code)).code
@@ -98,70 +131,114 @@ async def hall_lineage(code: str) -> list[str]:
     return lineage
 
 
-async def list_departments(*, hall: str | None = None) -> list[dict[str, Any]]:
+async def list_departments(rt: Runtime, *, hall: str | None = None) -> DepartmentList:
     query = Department.all().order_by("hall_id", "code")
     if hall:
         query = query.filter(hall_id=hall)
-    return [_department_out(d) for d in await query]
+    return DepartmentList(items=[DepartmentOut.from_model(d) for d in await query])
 
 
-def _item_out(item: ServiceItem, *, detail: bool = False) -> dict[str, Any]:
-    out = {
-        "code": item.code, "name": item.name, "name_en": item.name_en,
-        "department": item.department_id, "department_name": item.department.name,
-        "hall": item.department.hall_id, "kind": item.kind, "promised_days": item.promised_days,
-        "legal_days": item.legal_days, "instant": item.instant, "fee_yuan": str(item.fee_yuan),
-        "fee_note": item.fee_note, "online": item.online, "appointment": item.appointment,
-    }
-    if detail:
-        out["materials"] = item.materials
-        out["keywords"] = item.keywords
-    return out
-
-
-async def search_service_items(query: ServiceItemQuery) -> dict[str, Any]:
+async def search_service_items(rt: Runtime, *, query: ServiceItemQuery) -> ServiceItemPage:
     filters = Q()
-    # 关键词 search: every space-separated word must appear in the name, keywords or department
-    for word in (query.q or "").lower().split()[:5]:
+    # 关键词 search: every space-separated word must appear in a name (zh, mn, en), keywords or department
+    words = (query.q or "").lower().split()[:5]
+    for word in words:
         filters &= Q(search_text__contains=word)
     if query.hall:
-        filters &= Q(department__hall_id=query.hall)
+        accepted_there = Subquery(HallItem.filter(hall_id=query.hall).values("item_id"))
+        filters &= Q(department__hall_id=query.hall) | Q(code__in=accepted_there)
     if query.department:
         filters &= Q(department_id=query.department)
     if query.instant is not None:
         filters &= Q(instant=query.instant)
     if query.online is not None:
         filters &= Q(online=query.online)
+    if query.audience == "personal":
+        filters &= Q(for_personal=True)
+    elif query.audience == "enterprise":
+        filters &= Q(for_enterprise=True)
+    if query.topic:
+        filters &= Q(code__in=Subquery(ServiceItemTopic.filter(topic_id=query.topic).values("item_id")))
     base = ServiceItem.filter(filters)
     total = await base.count()
-    items = await base.order_by("department_id", "code").offset(query.offset).limit(query.page_size) \
-        .prefetch_related("department")
-    return {"items": [_item_out(i) for i in items], "page": query.page, "page_size": query.page_size,
-            "total": total}
+    items = await _ranked(base, query).offset(query.offset).limit(query.page_size) \
+        .prefetch_related("department", "topic_links")
+    return ServiceItemPage(items=[ServiceItemOut.from_model(i) for i in items], page=query.page,
+                           page_size=query.page_size, total=total)
 
 
-async def get_service_item(code: str) -> dict[str, Any]:
-    item = await ServiceItem.get_or_none(code=code).prefetch_related("department")
+def _departments_of(**hall_filter: str) -> Subquery:
+    return Subquery(Department.filter(**hall_filter).values("code"))
+
+
+def _ranked(items, query: ServiceItemQuery):
+    """Best first: the name is what was typed, then the name starts with it; the requested hall's own
+    items, then the city hall's before the ten counties' copies of the same matter; then the code."""
+    text = " ".join((query.q or "").split())
+    ranks = {}
+    if text:
+        ranks["exact_rank"] = Case(When(Q(name=text) | Q(name_mn=text) | Q(name_en__iexact=text), then="0"),
+                                   default="1")
+        ranks["prefix_rank"] = Case(When(Q(name__startswith=text) | Q(name_mn__startswith=text)
+                                         | Q(name_en__istartswith=text), then="0"), default="1")
+    if query.hall:
+        ranks["hall_rank"] = Case(When(department_id__in=_departments_of(hall_id=query.hall), then="0"),
+                                  default="1")
+    ranks["level_rank"] = Case(When(department_id__in=_departments_of(hall__level="city"), then="0"),
+                               When(department_id__in=_departments_of(hall__level="county"), then="1"),
+                               default="2")
+    return items.annotate(**ranks).order_by(*ranks, "code")
+
+
+async def get_service_item(rt: Runtime, *, code: str, tx: UnitOfWork | None = None) -> ServiceItemDetail:
+    item = await ServiceItem.get_or_none(code=code).using_db(_connection(tx)) \
+        .prefetch_related("department", "topic_links", "hall_links__hall")
     if item is None:
         raise AppError("service_item_not_found", 404)
-    return _item_out(item, detail=True)
+    return ServiceItemDetail.from_model(item)
 
 
-async def load_working_calendar() -> WorkingCalendar:
-    overrides = await HolidayOverride.all().values_list("date", "is_workday")
-    return WorkingCalendar(dict(overrides))
+async def list_topics(rt: Runtime) -> TopicList:
+    return TopicList(items=[TopicOut.from_model(t) for t in await Topic.all().order_by("position", "code")])
+
+
+async def load_working_calendar(rt: Runtime, *, tx: UnitOfWork | None = None) -> WorkingCalendar:
+    """The calendar with the overrides as they are in the database now."""
+    overrides = await HolidayOverride.all().using_db(_connection(tx)).values_list("date", "is_workday", "name")
+    return WorkingCalendar({day: workday for day, workday, _ in overrides},
+                           {day: name for day, _, name in overrides if name})
+
+
+async def working_calendar(rt: Runtime) -> WorkingCalendar:
+    """The calendar, kept with the catalogue it was loaded with (overrides change only with `ehall seed`)."""
+    return await kept(rt, key=("working-calendar",), build=lambda: load_working_calendar(rt))
+
+
+async def calendar_days(rt: Runtime, *, start: date | None = None, end: date | None = None) -> CalendarOut:
+    """Each day from `start` (default today) to `end` (default a month later), both included."""
+    start = start or clock.today()
+    if end is None:
+        end = start + timedelta(days=min(_DEFAULT_CALENDAR_DAYS, (date.max - start).days))
+    if end < start or (end - start).days >= CALENDAR_MAX_DAYS:
+        raise AppError("validation_failed", 422, errors=[
+            FieldError(field="to", code="field.date_range", params={"max_days": CALENDAR_MAX_DAYS})])
+    calendar = await working_calendar(rt)
+    return CalendarOut(items=[CalendarDayOut.from_day(calendar.day(start + timedelta(days=offset)))
+                              for offset in range((end - start).days + 1)])
 
 
 async def set_window_status(rt: Runtime, *, principal: Principal, hall_code: str, number: str,
-                            status: str, tx: UnitOfWork | None = None) -> Window:
-    """A clerk opens, pauses or closes a window of a hall they are posted to; the hall's channel hears
-    of it once the change is committed."""
-    require_hall_scope(principal, await hall_lineage(hall_code), WINDOW_ROLES)
+                            status: str, tx: UnitOfWork | None = None) -> WindowOut:
+    """A clerk opens, pauses or closes a window of a hall (and department) they are posted to; the
+    hall's channel hears of it once the change is committed."""
+    lineage = await hall_lineage(rt, code=hall_code)
+    require_window_hall(principal, lineage)
     async with unit_of_work(rt, tx) as uow:
         window = await Window.filter(hall_id=hall_code, number=number).using_db(uow.tx) \
             .select_for_update().first()
         if window is None:
             raise AppError("window_not_found", 404)
+        require_window_scope(principal, lineage, window.department_code)
         previous = window.status
         if previous != status:
             window.status = status
@@ -170,4 +247,4 @@ async def set_window_status(rt: Runtime, *, principal: Principal, hall_code: str
                              number=number, status=status, previous=previous, by=principal.subject)
             uow.publish(f"hall:{hall_code}", {"event": "window.status_changed", "window": number,
                                               "status": status})
-    return window
+    return WindowOut.from_model(window)

@@ -74,6 +74,17 @@ class Principal:
         roles = set(roles)
         return any(g.role in roles and g.department in (None, department) for g in self.grants)
 
+    def covers(self, hall_lineage: list[str], department: str | None, roles: Iterable[str]) -> bool:
+        """One grant of `roles` reaches both the hall and the department. Checked grant by grant: a
+        window_clerk@150921/ga plus a supervisor@150900/zjw do not add up to "any department of 150921".
+        `department` None or "" is the hall's own (comprehensive, 综合) work: only a grant without a
+        department reaches it."""
+        wanted = set(roles)
+        return any(
+            Principal(self.kind, self.id, (grant,)).covers_hall(hall_lineage, wanted)
+            and (grant.department is None or (bool(department) and grant.department == department))
+            for grant in self.grants if grant.role in wanted)
+
 
 def issue_access_token(settings: Settings, principal: Principal) -> tuple[str, int]:
     now = clock.now()

@@ -1,20 +1,28 @@
 """`ehall seed`: the catalogue files load in one transaction, reload idempotently, and contradictions
 are refused before anything is written."""
+import re
 import shutil
 
 import pytest
 
-from backend.catalog.loader import CatalogueError, load_catalogue, read_catalogue_files
-from backend.catalog.models import CatalogRevision, Hall, ServiceItem
+from backend.catalog.loader import (
+    CatalogueError, check_catalogue, load_catalogue, load_catalogue_data, read_catalogue_files,
+)
+from backend.catalog.models import CatalogRevision, Hall, HallItem, ServiceItem, Topic
 
 
 async def test_reloading_changes_nothing_but_the_revision(database, settings):
     directory = settings.resolved_config_dir() / "catalog"
-    halls, items = await Hall.all().count(), await ServiceItem.all().count()
+    data = read_catalogue_files(directory)
+    # the catalogue's own rows: other tests add halls and items of their own (tests/rows.py)
+    hall_codes, item_codes = [h["code"] for h in data["halls"]], [i["code"] for i in data["items"]]
+    halls = await Hall.filter(code__in=hall_codes).count()
+    items = await ServiceItem.filter(code__in=item_codes).count()
+    all_halls, all_items = await Hall.all().count(), await ServiceItem.all().count()
     before = (await CatalogRevision.get(id=1)).revision
     counts = await load_catalogue(directory)
     assert counts["halls"] == halls and counts["items"] == items
-    assert await Hall.all().count() == halls and await ServiceItem.all().count() == items
+    assert await Hall.all().count() == all_halls and await ServiceItem.all().count() == all_items
     assert (await CatalogRevision.get(id=1)).revision == before + 1
 
 
@@ -38,3 +46,116 @@ def test_the_files_hold_what_the_centre_reported(settings):
     assert levels.count("city") == 1 and levels.count("county") == 11
     assert "township" in levels and "village" in levels
     assert sum(d["hall"] == "150900" for d in data["departments"]) == 27
+
+
+async def test_after_a_reload_no_kept_answer_of_the_old_catalogue_is_served(app_with, settings, tmp_path):
+    """Answers are kept under the catalogue revision: `ehall seed` bumps it, so a process with a long
+    answer cache serves the new catalogue as soon as the reload has committed."""
+    running = await app_with(catalog={"cache_seconds": 600})
+    village = "150929100201"
+    source = settings.resolved_config_dir() / "catalog"
+    changed = tmp_path / "catalog"
+    shutil.copytree(source, changed)
+    text = (changed / "halls.toml").read_text()
+    start = text.index(f'code = "{village}"')
+    end = text.find("\n[[", start)
+    end = len(text) if end == -1 else end
+    block = re.sub(r'(?m)^hours_note = .*\n?', "", text[start:end])
+    block = block.replace(f'code = "{village}"', f'code = "{village}"\nhours_note = "每周三代办员坐班（测试）"', 1)
+    (changed / "halls.toml").write_text(text[:start] + block + text[end:])
+    try:
+        async with running.client() as http:
+            before = (await http.get(f"/api/v1/halls/{village}")).json()["hours_note"]
+            tree_before = (await http.get("/api/v1/halls")).headers["etag"]
+            await load_catalogue(changed)
+            assert (await http.get(f"/api/v1/halls/{village}")).json()["hours_note"] == "每周三代办员坐班（测试）"
+            assert before != "每周三代办员坐班（测试）"
+            # an answer whose content did not change keeps its ETag: phones need not download it again
+            assert (await http.get("/api/v1/halls")).headers["etag"] == tree_before
+    finally:
+        await load_catalogue(source)
+
+
+def _real(settings) -> dict:
+    return read_catalogue_files(settings.resolved_config_dir() / "catalog")
+
+
+def _hall(data: dict, code: str) -> dict:
+    return next(h for h in data["halls"] if h["code"] == code)
+
+
+def _item(data: dict, code: str) -> dict:
+    return next(i for i in data["items"] if i["code"] == code)
+
+
+class TestCheckCatalogue:
+    """References in the keys added for app developers are checked before anything is written."""
+
+    def test_the_catalogue_as_it_is_passes(self, settings):
+        check_catalogue(_real(settings))
+
+    def test_without_topics_toml_there_are_no_topics(self, settings, tmp_path):
+        directory = tmp_path / "catalog"
+        shutil.copytree(settings.resolved_config_dir() / "catalog", directory)
+        (directory / "topics.toml").unlink(missing_ok=True)
+        data = read_catalogue_files(directory)
+        assert data["topics"] == []
+        for item in data["items"]:                             # items name topics once the data lands
+            item.pop("topics", None)
+        check_catalogue(data)
+
+    @pytest.mark.parametrize("change,message", [
+        (lambda d: _hall(d, "150921106").setdefault("accepts", []).append("nope.XK999"), "accepts item nope.XK999"),
+        (lambda d: _item(d, "gaj.QR001").setdefault("topics", []).append("no-such-topic"), "topic no-such-topic"),
+        (lambda d: _item(d, "gaj.QR001").update(audience=["personal", "herders"]), "audience"),
+        (lambda d: _hall(d, "150900").update(hours_workday=["8:30-12:00"]), "HH:MM-HH:MM"),
+        (lambda d: _hall(d, "150900").update(latitude=41.0, longitude=None), "both latitude and longitude"),
+        (lambda d: _hall(d, "150900").update(latitude=410.0, longitude=113.1), "out of range"),
+        (lambda d: d["topics"].extend([{"code": "x y", "name": "坏"}]), "topic 'x y'"),
+    ])
+    def test_a_contradiction_is_refused(self, settings, change, message):
+        data = _real(settings)
+        change(data)
+        with pytest.raises(CatalogueError, match=re.escape(message)):
+            check_catalogue(data)
+
+
+async def test_the_keys_for_app_developers_are_loaded_and_shown(client, settings):
+    """Coordinates, accepts, conditions, steps, legal basis, location, phone, audience, topics and the
+    Mongolian name, as the enriched catalogue files give them (added here to today's files)."""
+    data = _real(settings)
+    data["topics"].append({"code": "test-hukou", "name": "测试户籍", "name_mn": "ᠭᠡᠷ ᠪᠦᠯᠢ", "name_en": "Hukou"})
+    item = _item(data, "gaj.QR001")
+    item.update(name_mn="ᠪᠡᠶ᠎ᠡ ᠶᠢᠨ ᠦᠨᠡᠮᠯᠡᠯ ᠲᠡᠰᠲ", conditions=["本市户籍居民"], steps=["受理", "采集", "制证"],
+                legal_basis=["《中华人民共和国居民身份证法》"], location="一楼A区 01-03号窗口", phone="0474-8126000",
+                audience=["personal"], topics=[*item.get("topics", []), "test-hukou"])
+    _hall(data, "150900").update(latitude=41.0336, longitude=113.1145)
+    _hall(data, "150921106").setdefault("accepts", []).append("150921-ga.QR001")
+    _hall(data, "150921106202").setdefault("accepts", []).append("150921-ga.QR001")
+    try:
+        await load_catalogue_data(data)
+        await load_catalogue_data(data)                        # a reload replaces the links, never doubles them
+        detail = (await client.get("/api/v1/service-items/gaj.QR001")).json()
+        assert detail["name_mn"] == "ᠪᠡᠶ᠎ᠡ ᠶᠢᠨ ᠦᠨᠡᠮᠯᠡᠯ ᠲᠡᠰᠲ"
+        assert detail["conditions"] == ["本市户籍居民"] and detail["steps"] == ["受理", "采集", "制证"]
+        assert detail["legal_basis"] == ["《中华人民共和国居民身份证法》"]
+        assert (detail["location"], detail["phone"]) == ("一楼A区 01-03号窗口", "0474-8126000")
+        assert detail["audience"] == ["personal"] and "test-hukou" in detail["topics"]
+        topics = (await client.get("/api/v1/topics")).json()["items"]
+        assert {"code": "test-hukou", "name": "测试户籍", "name_mn": "ᠭᠡᠷ ᠪᠦᠯᠢ", "name_en": "Hukou"} in topics
+        by_topic = (await client.get("/api/v1/service-items", params={"topic": "test-hukou"})).json()
+        assert [i["code"] for i in by_topic["items"]] == ["gaj.QR001"]
+        by_name = (await client.get("/api/v1/service-items", params={"q": "ᠦᠨᠡᠮᠯᠡᠯ ᠲᠡᠰᠲ"})).json()
+        assert by_name["items"][0]["code"] == "gaj.QR001"
+        city = (await client.get("/api/v1/halls/150900")).json()
+        assert (city["latitude"], city["longitude"]) == (41.0336, 113.1145)
+        township = (await client.get("/api/v1/halls/150921106")).json()["accepted_items"]
+        assert ("150921-ga.QR001", "accept") in {(i["code"], i["mode"]) for i in township}
+        village = (await client.get("/api/v1/halls/150921106202")).json()["accepted_items"]
+        assert ("150921-ga.QR001", "agent") in {(i["code"], i["mode"]) for i in village}
+        accepted = (await client.get("/api/v1/service-items", params={"hall": "150921106"})).json()
+        assert "150921-ga.QR001" in {i["code"] for i in accepted["items"]}
+        assert await HallItem.filter(hall_id="150921106", item_id="150921-ga.QR001").count() == 1
+    finally:
+        await load_catalogue(settings.resolved_config_dir() / "catalog")
+    assert not await Topic.filter(code="test-hukou").exists()   # the files are the topics' only source

@@ -1,5 +1,8 @@
-"""The public catalogue as a phone sees it: the real server, the real Ulanqab catalogue."""
+"""The public catalogue as a phone sees it: the real server, the real Ulanqab catalogue, and rows a
+test makes for itself (tests/rows.py) where it needs values the catalogue files do not fix."""
 import pytest
+
+from tests.rows import make_department, make_hall, make_hall_item, make_item, make_topic
 
 COUNTIES = {"150902": "集宁区", "150921": "卓资县", "150922": "化德县", "150923": "商都县", "150924": "兴和县",
             "150925": "凉城县", "150926": "察哈尔右翼前旗", "150927": "察哈尔右翼中旗", "150928": "察哈尔右翼后旗",
@@ -7,7 +10,13 @@ COUNTIES = {"150902": "集宁区", "150921": "卓资县", "150922": "化德县",
 NAMED_DEPARTMENTS = {"住建委", "安监局", "工商局", "发改委", "公安局", "人社局", "质监局", "交通局", "地税局"}
 
 
-class TestHalls:
+def _assert_problem(response, status: int, code: str) -> None:
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["code"] == code
+
+
+class TestListHalls:
     async def test_the_catalogue_has_the_city_hall_and_its_11_county_halls(self, client):
         city = (await client.get("/api/v1/halls", params={"level": "city"})).json()["items"]
         counties = (await client.get("/api/v1/halls", params={"level": "county"})).json()["items"]
@@ -39,6 +48,15 @@ class TestHalls:
         townships = (await client.get("/api/v1/halls", params={"parent": "150921"})).json()["items"]
         assert townships and all(h["level"] == "township" and h["parent"] == "150921" for h in townships)
 
+    @pytest.mark.parametrize("path,status,code", [
+        ("/api/v1/halls?level=province", 422, "validation_failed"),
+        ("/api/v1/halls?parent=abc", 422, "validation_failed"),
+    ])
+    async def test_unknown_or_malformed(self, client, path, status, code):
+        _assert_problem(await client.get(path), status, code)
+
+
+class TestGetHall:
     async def test_one_hall_with_departments_queues_and_windows(self, client):
         hall = (await client.get("/api/v1/halls/150900")).json()
         assert hall["name"].startswith("乌兰察布")
@@ -55,19 +73,77 @@ class TestHalls:
             assert hall["queue_categories"], code
             assert hall["windows"], code
 
-    @pytest.mark.parametrize("path,status,code", [
-        ("/api/v1/halls/159999", 404, "hall_not_found"),
-        ("/api/v1/halls?level=province", 422, "validation_failed"),
-        ("/api/v1/halls?parent=abc", 422, "validation_failed"),
-    ])
-    async def test_unknown_or_malformed(self, client, path, status, code):
-        response = await client.get(path)
-        assert response.status_code == status
-        assert response.headers["content-type"].startswith("application/problem+json")
-        assert response.json()["code"] == code
+    async def test_a_township_hall_under_zhuozi_has_a_window(self, client):
+        townships = (await client.get("/api/v1/halls", params={"parent": "150921"})).json()["items"]
+        with_windows = [t["code"] for t in townships if t["code"].startswith("150921")  # not a test's own
+                        and (await client.get(f"/api/v1/halls/{t['code']}")).json()["windows"]]
+        assert with_windows, "the catalogue should give a township hall under 卓资县 a window"
+
+    async def test_unknown_hall(self, client):
+        _assert_problem(await client.get("/api/v1/halls/159999"), 404, "hall_not_found")
+
+    async def test_coordinates_for_wx_open_location_in_the_detail_and_the_lists(self, client):
+        hall = await make_hall(latitude=41.0336, longitude=113.1145)
+        detail = (await client.get(f"/api/v1/halls/{hall.code}")).json()
+        assert (detail["latitude"], detail["longitude"]) == (41.0336, 113.1145)
+        listed = (await client.get("/api/v1/halls", params={"parent": "150921"})).json()["items"]
+        assert next(h for h in listed if h["code"] == hall.code)["latitude"] == 41.0336
+
+    async def test_a_makeup_saturday_is_a_working_day_and_the_hall_is_open(self, client, frozen_clock):
+        hall = await make_hall(hours_workday=["08:30-12:00", "13:30-17:30"])
+        frozen_clock("2026-10-10T10:00:00+08:00")              # Saturday, 国庆节调休上班
+        detail = (await client.get(f"/api/v1/halls/{hall.code}")).json()
+        assert detail["open_now"] is True
+        assert detail["closes_at"] == "2026-10-10T12:00:00+08:00"
+        assert detail["next_opening_at"] == "2026-10-10T13:30:00+08:00"
+
+    async def test_a_holiday_weekday_is_closed_until_the_first_working_day_after_it(self, client, frozen_clock):
+        hall = await make_hall(hours_workday=["08:30-12:00", "13:30-17:30"])
+        frozen_clock("2026-10-01T10:00:00+08:00")              # Thursday, 国庆节
+        detail = (await client.get(f"/api/v1/halls/{hall.code}")).json()
+        assert detail["open_now"] is False and detail["closes_at"] is None
+        assert detail["next_opening_at"] == "2026-10-08T08:30:00+08:00"
+
+    async def test_in_the_lunch_break_the_hall_is_closed_and_opens_at_half_past_one(self, client, frozen_clock):
+        hall = await make_hall(hours_workday=["08:30-12:00", "13:30-17:30"])
+        frozen_clock("2026-11-25T12:30:00+08:00")              # an ordinary Wednesday
+        detail = (await client.get(f"/api/v1/halls/{hall.code}")).json()
+        assert detail["open_now"] is False
+        assert detail["next_opening_at"] == "2026-11-25T13:30:00+08:00"
+
+    async def test_open_now_is_worked_out_on_every_request_though_the_rest_is_kept(self, client, frozen_clock):
+        hall = await make_hall(hours_workday=["08:30-12:00", "13:30-17:30"])
+        frozen_clock("2026-11-25T11:59:00+08:00")
+        first = await client.get(f"/api/v1/halls/{hall.code}")
+        frozen_clock("2026-11-25T12:01:00+08:00")
+        second = await client.get(f"/api/v1/halls/{hall.code}")
+        assert first.json()["open_now"] is True and second.json()["open_now"] is False
+        assert first.headers["etag"] != second.headers["etag"]
+
+    async def test_the_city_halls_hours_come_from_the_catalogue(self, client, frozen_clock):
+        frozen_clock("2026-11-29T10:00:00+08:00")              # a Sunday
+        hall = (await client.get("/api/v1/halls/150900")).json()
+        opening = hall["hours_workday"][0].split("-")[0]
+        assert hall["open_now"] is False
+        assert hall["next_opening_at"] == f"2026-11-30T{opening}:00+08:00"
+
+    async def test_a_township_lists_the_items_it_accepts_and_a_village_point_those_its_agent_takes(self, client):
+        county_item = await make_item(await make_department("150921"), name="测试草原使用审核")
+        township = await make_hall(parent="150921", level="township")
+        village = await make_hall(parent=township.code, level="village")
+        await make_hall_item(township, county_item)
+        await make_hall_item(village, county_item)
+        accepted = (await client.get(f"/api/v1/halls/{township.code}")).json()["accepted_items"]
+        assert accepted == [{"code": county_item.code, "name": "测试草原使用审核", "name_mn": "",
+                             "name_en": "", "hall": "150921", "mode": "accept"}]
+        taken = (await client.get(f"/api/v1/halls/{village.code}")).json()["accepted_items"]
+        assert [(i["code"], i["mode"]) for i in taken] == [(county_item.code, "agent")]
+        detail = (await client.get(f"/api/v1/service-items/{county_item.code}")).json()
+        assert {(h["hall"], h["mode"]) for h in detail["accepted_at"]} == {(township.code, "accept"),
+                                                                         (village.code, "agent")}
 
 
-class TestDepartments:
+class TestListDepartments:
     async def test_27_departments_are_stationed_in_the_city_hall(self, client):
         items = (await client.get("/api/v1/departments", params={"hall": "150900"})).json()["items"]
         assert len(items) == 27
@@ -75,7 +151,7 @@ class TestDepartments:
         assert len({d["code"] for d in items}) == 27
 
 
-class TestServiceItems:
+class TestSearchServiceItems:
     async def test_chinese_keyword_search_finds_the_business_licence(self, client):
         page = (await client.get("/api/v1/service-items", params={"q": "营业执照"})).json()
         assert page["total"] >= 1
@@ -112,6 +188,83 @@ class TestServiceItems:
         assert len(first["items"]) == 5 and first["total"] > 10
         assert not {i["code"] for i in first["items"]} & {i["code"] for i in second["items"]}
 
+    async def test_the_city_halls_item_comes_first_not_the_counties_copies(self, client):
+        page = (await client.get("/api/v1/service-items", params={"q": "居民身份证申领"})).json()
+        assert page["items"][0]["code"] == "gaj.QR001"
+        assert page["total"] >= 12                              # the counties' copies are still found
+
+    async def test_an_english_name_finds_the_item_in_any_case(self, client):
+        page = (await client.get("/api/v1/service-items", params={"q": "Resident IDENTITY card"})).json()
+        assert page["items"][0]["code"] == "gaj.QR001"
+
+    async def test_exact_names_then_names_that_start_with_the_words_then_the_rest(self, client):
+        department = await make_department((await make_hall()).code)
+        word = "测试" + department.code[-6:]
+        inside = await make_item(department, code=f"{department.code}.A1", name=f"其他{word}")
+        starts = await make_item(department, code=f"{department.code}.A2", name=f"{word}变更")
+        exact = await make_item(department, code=f"{department.code}.A3", name=word)
+        page = (await client.get("/api/v1/service-items", params={"q": word})).json()
+        assert [i["code"] for i in page["items"]] == [exact.code, starts.code, inside.code]
+
+    async def test_a_halls_own_items_come_before_those_it_accepts(self, client):
+        township = await make_hall(parent="150921")
+        word = "测试" + township.code[-6:]
+        county_item = await make_item(await make_department("150921"), code=f"A{township.code}", name=word)
+        own_item = await make_item(await make_department(township.code), code=f"Z{township.code}", name=word)
+        await make_hall_item(township, county_item)
+        page = (await client.get("/api/v1/service-items", params={"q": word, "hall": township.code})).json()
+        assert [i["code"] for i in page["items"]] == [own_item.code, county_item.code]
+        # without the hall, the higher hall's item leads
+        page = (await client.get("/api/v1/service-items", params={"q": word})).json()
+        assert [i["code"] for i in page["items"]] == [county_item.code, own_item.code]
+
+    async def test_a_township_hall_filter_returns_the_items_accepted_there(self, client):
+        township = await make_hall()
+        accepted = [await make_item(await make_department("150921")) for _ in range(2)]
+        await make_item(await make_department("150921"))   # not accepted there
+        for item in accepted:
+            await make_hall_item(township, item)
+        page = (await client.get("/api/v1/service-items", params={"hall": township.code})).json()
+        assert sorted(i["code"] for i in page["items"]) == sorted(i.code for i in accepted)
+        assert page["total"] == 2
+
+    async def test_search_finds_items_by_their_mongolian_name(self, client):
+        department = await make_department((await make_hall()).code)
+        name_mn = "ᠲᠡᠰᠲ " + department.code[-6:]
+        item = await make_item(department, name_mn=name_mn)
+        page = (await client.get("/api/v1/service-items", params={"q": name_mn})).json()
+        assert [i["code"] for i in page["items"]] == [item.code]
+        assert page["items"][0]["name_mn"] == name_mn
+
+    async def test_browse_by_audience_and_topic(self, client):
+        topic = await make_topic()
+        department = await make_department((await make_hall()).code)
+        personal = await make_item(department, for_personal=True, topics=(topic.code,))
+        business = await make_item(department, for_enterprise=True, topics=(topic.code,))
+        both = await make_item(department, for_personal=True, for_enterprise=True)
+
+        async def codes(**params) -> set[str]:
+            page = (await client.get("/api/v1/service-items",
+                                     params={"department": department.code, **params})).json()
+            return {i["code"] for i in page["items"]}
+
+        assert await codes(audience="personal") == {personal.code, both.code}
+        assert await codes(audience="enterprise") == {business.code, both.code}
+        assert await codes(topic=topic.code) == {personal.code, business.code}
+        assert await codes(topic=topic.code, audience="enterprise") == {business.code}
+        listed = (await client.get("/api/v1/service-items", params={"department": department.code,
+                                                                    "audience": "personal"})).json()["items"]
+        assert {tuple(i["audience"]) for i in listed} == {("personal",), ("personal", "enterprise")}
+
+    @pytest.mark.parametrize("params", [{"page": "0"}, {"page_size": "1000"}, {"q": "x" * 51},
+                                        {"instant": "maybe"}, {"hall": "15"}, {"audience": "everyone"},
+                                        {"topic": "户籍"}])
+    async def test_bad_parameters_are_a_422(self, client, params):
+        response = await client.get("/api/v1/service-items", params=params)
+        assert response.status_code == 422
+        assert response.json()["errors"]
+
+class TestGetServiceItem:
     async def test_one_item_has_materials_and_time_limits(self, client):
         code = (await client.get("/api/v1/service-items", params={"page_size": 1})).json()["items"][0]["code"]
         item = (await client.get(f"/api/v1/service-items/{code}")).json()
@@ -119,12 +272,20 @@ class TestServiceItems:
         assert item["materials"] and all(m["name"] for m in item["materials"])
         assert item["legal_days"] >= item["promised_days"] >= 0
 
-    @pytest.mark.parametrize("params", [{"page": "0"}, {"page_size": "1000"}, {"q": "x" * 51},
-                                        {"instant": "maybe"}, {"hall": "15"}])
-    async def test_bad_parameters_are_a_422(self, client, params):
-        response = await client.get("/api/v1/service-items", params=params)
-        assert response.status_code == 422
-        assert response.json()["errors"]
+    async def test_conditions_steps_legal_basis_location_and_phone(self, client):
+        topic = await make_topic()
+        item = await make_item(
+            await make_department("150921"), topics=(topic.code,), for_personal=True,
+            conditions=["本县户籍居民"], steps=["窗口受理", "审核", "办结"], legal_basis=["《居民身份证法》第八条"],
+            location="一楼B区 08-10号窗口", phone="0474-5223100", name_mn="ᠲᠡᠰᠲ", name_en="Test item")
+        detail = (await client.get(f"/api/v1/service-items/{item.code}")).json()
+        assert detail["conditions"] == ["本县户籍居民"]
+        assert detail["steps"] == ["窗口受理", "审核", "办结"]
+        assert detail["legal_basis"] == ["《居民身份证法》第八条"]
+        assert (detail["location"], detail["phone"]) == ("一楼B区 08-10号窗口", "0474-5223100")
+        assert (detail["name_mn"], detail["name_en"]) == ("ᠲᠡᠰᠲ", "Test item")
+        assert detail["audience"] == ["personal"] and detail["topics"] == [topic.code]
+        assert detail["accepted_at"] == []
 
     async def test_unknown_item(self, client):
         response = await client.get("/api/v1/service-items/NOPE")
@@ -132,9 +293,61 @@ class TestServiceItems:
         assert response.json()["code"] == "service_item_not_found"
 
 
+class TestListTopics:
+    async def test_topics_have_names_in_three_languages(self, client):
+        topic = await make_topic(name="测试户籍", name_mn="ᠭᠡᠷ ᠪᠦᠯᠢ", name_en="Household registration")
+        items = (await client.get("/api/v1/topics")).json()["items"]
+        assert {"code": topic.code, "name": "测试户籍", "name_mn": "ᠭᠡᠷ ᠪᠦᠯᠢ",
+                "name_en": "Household registration"} in items
+
+
+class TestGetCalendar:
+    async def test_working_days_weekends_holidays_and_makeup_days(self, client):
+        days = (await client.get("/api/v1/calendar", params={"from": "2026-09-30", "to": "2026-10-10"})).json()
+        by_date = {d["date"]: d for d in days["items"]}
+        assert len(by_date) == 11
+        assert by_date["2026-09-30"] == {"date": "2026-09-30", "workday": True, "kind": "workday", "name": ""}
+        assert by_date["2026-10-01"] == {"date": "2026-10-01", "workday": False, "kind": "holiday",
+                                         "name": "国庆节"}
+        assert by_date["2026-10-10"]["kind"] == "makeup_workday" and by_date["2026-10-10"]["workday"] is True
+
+    async def test_the_next_years_holidays_come_from_the_catalogues_overrides(self, client):
+        days = (await client.get("/api/v1/calendar", params={"from": "2027-01-01", "to": "2027-01-01"})).json()
+        assert days["items"][0]["kind"] == "holiday" and days["items"][0]["workday"] is False
+
+    async def test_without_a_range_a_month_from_today(self, client, frozen_clock):
+        frozen_clock("2026-11-25T23:30:00+08:00")
+        items = (await client.get("/api/v1/calendar")).json()["items"]
+        assert items[0]["date"] == "2026-11-25" and items[-1]["date"] == "2026-12-25"
+
+    async def test_a_year_is_the_longest_range(self, client):
+        year = await client.get("/api/v1/calendar", params={"from": "2028-01-01", "to": "2028-12-31"})
+        assert year.status_code == 200 and len(year.json()["items"]) == 366
+        longer = await client.get("/api/v1/calendar", params={"from": "2028-01-01", "to": "2029-01-01"},
+                                  headers={"Accept-Language": "en"})
+        _assert_problem(longer, 422, "validation_failed")
+        assert longer.json()["errors"] == [{"field": "to", "code": "field.date_range", "message":
+                                            "The end date must not be before the start date, and the range "
+                                            "may span at most 366 days."}]
+
+    @pytest.mark.parametrize("params,field", [
+        ({"from": "2026-02-30"}, "from"), ({"from": "tomorrow"}, "from"), ({"to": "2026-13-01"}, "to"),
+        ({"from": "2026-10-10", "to": "2026-10-01"}, "to"), ({"from": "9999-12-31", "to": "0001-01-01"}, "to"),
+    ])
+    async def test_bad_dates_and_ranges_are_a_422_naming_the_field(self, client, params, field):
+        response = await client.get("/api/v1/calendar", params=params)
+        _assert_problem(response, 422, "validation_failed")
+        assert [e["field"] for e in response.json()["errors"]] == [field]
+
+    async def test_the_last_day_there_is(self, client):
+        response = await client.get("/api/v1/calendar", params={"from": "9999-12-20"})
+        assert response.status_code == 200 and response.json()["items"][-1]["date"] == "9999-12-31"
+
+
 class TestConditionalGet:
     @pytest.mark.parametrize("path", ["/api/v1/halls", "/api/v1/halls/150921", "/api/v1/departments",
-                                      "/api/v1/service-items?q=社保"])
+                                      "/api/v1/service-items?q=社保", "/api/v1/topics",
+                                      "/api/v1/calendar?from=2026-10-01&to=2026-10-31"])
     async def test_a_phone_that_has_the_catalogue_gets_304_and_no_body(self, client, path):
         first = await client.get(path)
         etag = first.headers["etag"]
