@@ -94,11 +94,16 @@ _NOT_MODIFIED = 304
 def doc(*, summary: str, tag: str, body: type[BaseModel] | None = None,
         query: type[BaseModel] | None = None, response: type[BaseModel] | None = None,
         status: int = 200, errors: Iterable[int] = (), secured: bool = False,
-        path_parameters: dict[str, dict[str, Any]] | None = None, extra_responses: dict[int, str] | None = None):
+        path_parameters: dict[str, dict[str, Any]] | None = None, extra_responses: dict[int, str] | None = None,
+        media_types: Iterable[str] = ()):
+    """`media_types`: the success answer is a file in one of these types (an image), not JSON."""
     # a catalogue read that can answer 304 is a conditional GET: it takes If-None-Match, gives an ETag
     conditional = _NOT_MODIFIED in (extra_responses or {})
     responses: list[Any] = []
-    if response is not None:
+    if media_types:
+        responses.append(Response({media_type: Schema(type="string", format="binary") for media_type in media_types},
+                                  status=status, description="OK"))
+    elif response is not None:
         responses.append(Response({"application/json": Component(response)}, status=status,
                                   description="OK"))
     else:  # no body (204): an empty content map, which sanic-ext would otherwise document as */*
