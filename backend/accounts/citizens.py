@@ -21,7 +21,7 @@ from backend.runtime import Runtime
 
 __all__ = [
     "request_sms_code", "login_with_sms_code", "get_profile", "update_profile", "register_citizen",
-    "find_by_phone", "lock_citizen", "attach_phone", "absorb_citizen",
+    "find_by_phone", "lock_citizen", "attach_phone", "absorb_citizen", "is_real_name",
 ]
 
 
@@ -116,6 +116,13 @@ async def lock_citizen(*, citizen_id: int, uow: UnitOfWork) -> Citizen:
     if citizen is None:
         raise AppError("citizen_not_found", 404)
     return citizen
+
+
+async def is_real_name(rt: Runtime, *, citizen_id: int, tx: UnitOfWork | None = None) -> bool:
+    """The citizen has given a name and an ID number (实名): what booking a hall's time needs."""
+    query = Citizen.filter(id=citizen_id, closed_at__isnull=True, name_enc__isnull=False,
+                           id_number_enc__isnull=False)
+    return await (query.using_db(tx.tx) if tx else query).exists()
 
 
 async def attach_phone(rt: Runtime, *, citizen: Citizen, phone: str, uow: UnitOfWork) -> None:

@@ -30,7 +30,8 @@ from backend.kit.uow import UnitOfWork, unit_of_work
 from backend.runtime import Runtime
 
 __all__ = [
-    "catalogue_revision", "kept", "list_halls", "hall_tree", "get_hall_detail", "hall_lineage",
+    "catalogue_revision", "kept", "list_halls", "hall_tree", "get_hall_detail", "get_hall_summary",
+    "hall_lineage", "get_queue_category",
     "list_windows", "list_departments", "search_service_items", "get_service_item", "list_topics",
     "load_working_calendar", "working_calendar", "calendar_days", "set_window_status",
 ]
@@ -119,6 +120,21 @@ async def get_hall_detail(rt: Runtime, *, code: str) -> HallDetail:
         "open_now": closes_at is not None, "closes_at": closes_at,
         "next_opening_at": hours.next_opening(calendar, now),
     })
+
+
+async def get_hall_summary(rt: Runtime, *, code: str) -> HallSummary:
+    """A hall's names and place, kept with the catalogue (no live part)."""
+    static = await kept(rt, key=("hall", code), build=lambda: _hall_static(code))
+    return HallSummary(**static.model_dump(include=set(HallSummary.model_fields)))
+
+
+async def get_queue_category(rt: Runtime, *, hall: str, prefix: str,
+                             tx: UnitOfWork | None = None) -> QueueCategoryOut:
+    """One queue of a hall, named by its prefix letter (as a ticket or a slot names it)."""
+    category = await QueueCategory.get_or_none(hall_id=hall, prefix=prefix).using_db(_connection(tx))
+    if category is None:
+        raise AppError("queue_category_not_found", 404)
+    return QueueCategoryOut.from_model(category)
 
 
 async def hall_lineage(rt: Runtime, *, code: str) -> list[str]:
