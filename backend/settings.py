@@ -85,6 +85,38 @@ class CatalogSettings(BaseModel):
     cache_seconds: float = 30
 
 
+class SlotShape(BaseModel):
+    """How one queue category's day is cut into appointment slots."""
+    slot_minutes: int = Field(30, ge=5, le=240)
+    capacity: int = Field(4, ge=1, le=1000)
+
+
+class AppointmentSettings(BaseModel):
+    # every category's slots, unless `categories` names it ("150900/B" for one hall, "B" for every hall)
+    slot_minutes: int = Field(30, ge=5, le=240)
+    capacity: int = Field(4, ge=1, le=1000)
+    categories: dict[str, SlotShape] = Field(default_factory=dict)
+    # bookable days: from `first_day_offset` days after today up to `horizon_working_days` working days ahead
+    first_day_offset: int = Field(1, ge=0, le=30)
+    horizon_working_days: int = Field(5, ge=1, le=60)
+    # bookings for a day close at this local time (Asia/Shanghai) on the day before
+    cutoff_time: str = Field("16:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    # a booking can be cancelled or rescheduled until this long before its slot starts
+    cancel_before_minutes: int = Field(120, ge=0, le=10080)
+    # the kiosk accepts a check-in code from this long before the slot starts until this long after it
+    # ends; a booking not checked in by then is a no-show
+    check_in_before_minutes: int = Field(30, ge=0, le=720)
+    check_in_after_minutes: int = Field(0, ge=0, le=720)
+    # `no_show_limit` no-shows within `no_show_window_days` suspend booking for `suspension_days`
+    no_show_limit: int = Field(2, ge=1, le=100)
+    no_show_window_days: int = Field(30, ge=1, le=365)
+    suspension_days: int = Field(30, ge=0, le=365)
+
+    def slot_shape(self, hall: str, prefix: str) -> SlotShape:
+        return (self.categories.get(f"{hall}/{prefix}") or self.categories.get(prefix)
+                or SlotShape(slot_minutes=self.slot_minutes, capacity=self.capacity))
+
+
 class MetricsSettings(BaseModel):
     # client addresses (after proxies_count) that may read /metrics without a token
     allow: list[IPvAnyNetwork] = Field(
@@ -128,6 +160,7 @@ class Settings(BaseSettings):
     wechat: WechatSettings = WechatSettings()
     catalog: CatalogSettings = CatalogSettings()
     metrics: MetricsSettings = MetricsSettings()
+    appointments: AppointmentSettings = AppointmentSettings()
 
     @classmethod
     def settings_customise_sources(
