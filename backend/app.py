@@ -10,6 +10,7 @@ from sanic.response import HTTPResponse
 from sanic_ext import Extend
 
 from backend.accounts.routes import bp as accounts_bp
+from backend.appointments.routes import bp as appointments_bp
 from backend.catalog.routes import bp as catalog_bp
 from backend.kit.cache import AnswerCache
 from backend.kit.cors import CorsPolicy
@@ -86,7 +87,7 @@ def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool
 
     messages = MessageCatalogue.load(settings.resolved_config_dir() / "messages" / "errors.toml")
 
-    for blueprint in (ops_bp, docs_bp, catalog_bp, accounts_bp, miniprogram_bp):
+    for blueprint in (ops_bp, docs_bp, catalog_bp, accounts_bp, appointments_bp, miniprogram_bp):
         app.blueprint(blueprint)
 
     @app.before_server_start

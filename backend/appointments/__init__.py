@@ -1,0 +1,1 @@
+"""Appointments (预约): slots, bookings, check-in codes, no-shows."""
