@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from backend.kit import clock
 from backend.kit.pagination import PageQuery
 
 if TYPE_CHECKING:
@@ -37,7 +38,9 @@ class SlotOut(BaseModel):
 
     @classmethod
     def from_model(cls, slot: "AppointmentSlot") -> Self:
-        return cls(id=slot.id, starts_at=slot.starts_at, ends_at=slot.ends_at, capacity=slot.capacity,
+        zone = clock.business_zone()   # the halls' time, as the catalogue gives opening hours
+        return cls(id=slot.id, starts_at=slot.starts_at.astimezone(zone), ends_at=slot.ends_at.astimezone(zone),
+                   capacity=slot.capacity,
                    remaining=max(0, slot.capacity - slot.booked))
 
 

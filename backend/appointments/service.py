@@ -269,7 +269,7 @@ async def get_appointment(rt: Runtime, *, citizen_id: int, appointment_id: int) 
 
 def _check_changeable(rt: Runtime, appointment: Appointment) -> None:
     if appointment.status != "booked":
-        raise AppError("appointment_not_active", 409, status=appointment.status)
+        raise AppError("appointment_not_active", 409, appointment_status=appointment.status)
     deadline = appointment.starts_at - timedelta(minutes=_settings(rt).cancel_before_minutes)
     if clock.now() > deadline:
         raise AppError("change_deadline_passed", 409, deadline=_local(deadline).isoformat(timespec="minutes"))
@@ -288,7 +288,7 @@ async def cancel_appointment(rt: Runtime, *, citizen_id: int, appointment_id: in
         cancelled = await Appointment.filter(id=appointment.id, status="booked").using_db(uow.tx) \
             .update(status="cancelled", active_key=None, cancelled_at=now, updated_at=now)
         if not cancelled:  # SQLite takes no row lock: a concurrent cancel or check-in came first
-            raise AppError("appointment_not_active", 409, status=(await _own(citizen_id, appointment_id, uow)).status)
+            raise AppError("appointment_not_active", 409, appointment_status=(await _own(citizen_id, appointment_id, uow)).status)
         await AppointmentSlot.filter(id=appointment.slot_id, booked__gt=0).using_db(uow.tx) \
             .update(booked=F("booked") - 1)  # type: ignore[attr-defined]
         await uow.record("appointment.cancelled", f"appointment:{appointment.id}", appointment=appointment.id,
@@ -328,7 +328,7 @@ async def reschedule_appointment(rt: Runtime, *, citizen_id: int, appointment_id
         except IntegrityError:  # the citizen already holds this item on the new day
             raise AppError("already_booked", 409) from None
         if not moved:
-            raise AppError("appointment_not_active", 409, status=(await _own(citizen_id, appointment_id, uow)).status)
+            raise AppError("appointment_not_active", 409, appointment_status=(await _own(citizen_id, appointment_id, uow)).status)
         await AppointmentSlot.filter(id=old_slot_id, booked__gt=0).using_db(uow.tx).update(booked=F("booked") - 1)
         await uow.record("appointment.rescheduled", f"appointment:{appointment.id}", appointment=appointment.id,
                          citizen=citizen_id, from_slot=old_slot_id, to_slot=slot.id, hall=slot.hall_id)
@@ -382,7 +382,7 @@ async def check_in_code(rt: Runtime, *, citizen_id: int, appointment_id: int) ->
     a second scan gives the same ticket)."""
     appointment = await _own(citizen_id, appointment_id)
     if appointment.status not in ("booked", "checked_in"):
-        raise AppError("appointment_not_active", 409, status=appointment.status)
+        raise AppError("appointment_not_active", 409, appointment_status=appointment.status)
     return _sign(rt, appointment)
 
 
@@ -419,7 +419,7 @@ async def verify_check_in_code(rt: Runtime, *, code: str, hall: str) -> int:
     if appointment is None or appointment.hall_code != hall:
         raise AppError("check_in_code_invalid", 400)
     if appointment.status not in ("booked", "checked_in"):
-        raise AppError("appointment_not_active", 409, status=appointment.status)
+        raise AppError("appointment_not_active", 409, appointment_status=appointment.status)
     # the booking may have moved since the code was drawn: its window now is the one that counts
     opens = appointment.starts_at - timedelta(minutes=_settings(rt).check_in_before_minutes)
     if now < opens:
@@ -440,7 +440,7 @@ async def mark_checked_in(rt: Runtime, *, appointment_id: int, tx: UnitOfWork | 
         if appointment is None:
             raise AppError("appointment_not_found", 404)
         if appointment.status != "checked_in":
-            raise AppError("appointment_not_active", 409, status=appointment.status)
+            raise AppError("appointment_not_active", 409, appointment_status=appointment.status)
         if changed:
             await uow.record("appointment.checked_in", f"appointment:{appointment.id}", appointment=appointment.id,
                              citizen=appointment.citizen_id, slot=appointment.slot_id,  # type: ignore[attr-defined]
