@@ -1,6 +1,7 @@
 """Helpers that drive the real API the way a client does."""
 from __future__ import annotations
 
+import asyncio
 import random
 import re
 import uuid
@@ -9,6 +10,7 @@ import httpx
 
 from backend.accounts.staff import create_staff
 from backend.kit.auth import Grant
+from backend.kit.identity import id_number_check_char
 
 
 def unique_address() -> str:
@@ -50,3 +52,45 @@ async def staff_tokens(client: httpx.AsyncClient, *grants: Grant, password: str 
     login = await client.post("/api/v1/staff/login", json={"username": username, "password": password})
     assert login.status_code == 200, login.text
     return {**login.json(), "username": username, "id": staff.id}
+
+
+def new_id_number() -> str:
+    """A valid 18-character resident ID number (an Inner Mongolia region, born 1960-1999), random enough
+    that no two tests' citizens share one: the ID number is unique per account."""
+    first17 = f"15{random.randint(0, 9999):04d}" + f"{random.randint(1960, 1999)}{random.randint(1, 12):02d}{random.randint(1, 28):02d}" \
+        + f"{random.randint(0, 999):03d}"
+    return first17 + id_number_check_char(first17)
+
+
+async def real_name_citizen(client: httpx.AsyncClient, capsys, name: str = "巴特尔") -> dict:
+    """A logged-in citizen with a name and an ID number on the profile (实名), as booking needs."""
+    tokens = await login_citizen(client, capsys)
+    for _ in range(5):  # a random ID number another test's citizen took already: draw again
+        patched = await client.patch("/api/v1/me", headers=bearer(tokens),
+                                     json={"name": name, "id_number": new_id_number()})
+        if patched.status_code != 409:
+            break
+    assert patched.status_code == 200, patched.text
+    return tokens
+
+
+async def real_name_citizens(client: httpx.AsyncClient, capsys, count: int) -> list[dict]:
+    """`count` real-name citizens, logged in concurrently (the codes are read from one console capture)."""
+    phones = set()
+    while len(phones) < count:
+        phones.add(new_phone())
+    phones_list = sorted(phones)
+    for sent in await asyncio.gather(*(client.post("/api/v1/auth/sms-code", json={"phone": p}) for p in phones_list)):
+        assert sent.status_code == 202, sent.text
+    printed = capsys.readouterr().out
+    logins = await asyncio.gather(*(client.post("/api/v1/auth/login", json={"phone": p, "code": sms_code_for(p, printed)})
+                                    for p in phones_list))
+    citizens = []
+    for phone, login in zip(phones_list, logins):
+        assert login.status_code == 200, login.text
+        citizens.append({**login.json(), "phone": phone})
+    patches = await asyncio.gather(*(client.patch("/api/v1/me", headers=bearer(c),
+                                                  json={"name": "其其格", "id_number": new_id_number()})
+                                     for c in citizens))
+    assert all(p.status_code == 200 for p in patches), [p.text for p in patches if p.status_code != 200]
+    return citizens
