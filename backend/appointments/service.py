@@ -51,6 +51,8 @@ __all__ = [
 ]
 
 _NO_SHOW_BATCH = 500
+# a slot list for a day further than this from today is empty without looking (and date.min has no eve)
+_LISTED_DAYS = 400
 
 
 def _settings(rt: Runtime) -> AppointmentSettings:
@@ -113,14 +115,16 @@ async def list_slots(rt: Runtime, *, hall: str, category: str, day: date) -> Slo
     """A day's slots of one queue category of a hall, made on the first request for a bookable day."""
     detail = await get_hall_detail(rt, code=hall)
     await get_queue_category(rt, hall=hall, prefix=category)
+    if abs((day - clock.today()).days) > _LISTED_DAYS:   # nothing was or will be bookable then
+        return SlotList(hall=hall, category=category, date=day, bookable=False, closes_at=None, items=[])
     calendar = await working_calendar(rt)
     first, last = _horizon(rt, calendar)
-    workday = calendar.is_workday(day)
-    if workday and first <= day <= last:
+    workday, in_horizon = calendar.is_workday(day), first <= day <= last
+    if workday and in_horizon:
         await generate_slots(rt, hall=hall, category=category, day=day, hours=detail.hours_workday)
     slots = await AppointmentSlot.filter(hall_id=hall, category=category, day=day).order_by("starts_at")
     closes_at = _closes_at(rt, day) if workday else None
-    bookable = bool(slots) and workday and first <= day <= last and clock.now() < closes_at  # type: ignore[operator]
+    bookable = bool(slots) and in_horizon and closes_at is not None and clock.now() < closes_at
     return SlotList(hall=hall, category=category, date=day, bookable=bookable, closes_at=closes_at,
                     items=[SlotOut.from_model(slot) for slot in slots])
 

@@ -84,6 +84,9 @@ class TestListSlots:
                  422, "validation_failed")
         _problem(await client.get("/api/v1/halls/１５９９９９/slots", params={"category": "A", "date": TUESDAY}),
                  404, "hall_not_found")
+        for far in ("0001-01-01", "9999-12-31"):
+            listed = await slots(client, desk, far)
+            assert listed["items"] == [] and listed["bookable"] is False
 
 
 class TestBookSlot:
