@@ -7,7 +7,8 @@ checked here before a code is read.
 """
 from __future__ import annotations
 
-from backend.kit.auth import Principal, require_hall_scope
+from backend.kit.auth import Principal
+from backend.kit.errors import AppError
 
 __all__ = ["CHECK_IN_ROLES", "require_check_in_scope"]
 
@@ -15,7 +16,9 @@ __all__ = ["CHECK_IN_ROLES", "require_check_in_scope"]
 CHECK_IN_ROLES = ("kiosk", "window_clerk", "supervisor")
 
 
-def require_check_in_scope(principal: Principal, hall_lineage: list[str]) -> None:
-    """Some check-in grant reaches the hall (a kiosk or clerk grant exactly that hall, a supervisor's
-    also the halls below theirs)."""
-    require_hall_scope(principal, hall_lineage, CHECK_IN_ROLES)
+def require_check_in_scope(principal: Principal, hall_lineage: list[str], department: str) -> None:
+    """One check-in grant reaches both the booking's hall and the department of its item: a kiosk or
+    clerk grant exactly its hall, a supervisor's also the halls below; a grant with a department only
+    that department's bookings (a 公安 clerk does not check in a 不动产 booking)."""
+    if not principal.covers(hall_lineage, department, CHECK_IN_ROLES):
+        raise AppError("out_of_scope", 403)

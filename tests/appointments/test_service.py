@@ -230,15 +230,17 @@ class TestCheckInScope:
     @pytest.mark.parametrize("grant,allowed", [
         (Grant("kiosk", hall="150921"), True),
         (Grant("window_clerk", hall="150921"), True),
-        (Grant("kiosk", hall="150902"), False),
+        (Grant("window_clerk", hall="150921", department="150921-ga"), True),
+        (Grant("window_clerk", hall="150921", department="150921-bdc"), False),   # another department
+        (Grant("kiosk", hall="150902"), False),            # another county
         (Grant("kiosk", hall="150900"), False),            # a kiosk serves exactly its hall
         (Grant("supervisor", hall="150900"), True),        # a supervisor reaches the halls below
         (Grant("approver", hall="150921"), False),
     ])
-    def test_only_the_halls_kiosks_and_clerks_check_in(self, grant, allowed):
+    def test_only_the_halls_kiosks_and_the_departments_clerks_check_in(self, grant, allowed):
         principal = Principal(kind="staff", id=1, grants=(grant,))
         if allowed:
-            require_check_in_scope(principal, ["150921", "150900"])
+            require_check_in_scope(principal, ["150921", "150900"], "150921-ga")
         else:
             with _raises("out_of_scope", 403):
-                require_check_in_scope(principal, ["150921", "150900"])
+                require_check_in_scope(principal, ["150921", "150900"], "150921-ga")
