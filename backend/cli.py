@@ -1,4 +1,4 @@
-"""ehall serve | migrate | seed | staff create | config"""
+"""ehall serve | migrate | seed | staff create|disable|grants | config"""
 from __future__ import annotations
 
 import argparse
@@ -87,43 +87,130 @@ def cmd_serve(args: argparse.Namespace) -> None:
         Sanic.serve(primary=app, app_loader=loader)
 
 
-def cmd_staff_create(args: argparse.Namespace) -> None:
-    from backend.accounts.staff import create_staff
-    from backend.kit.auth import STAFF_ROLES, Grant
-    from backend.kit.db import close_db, init_db
-    from backend.kit.errors import AppError
+# --- staff ----------------------------------------------------------------------------------------
+# The checks are the service's (accounts.staff); the CLI parses, asks for the password and puts the
+# service's AppError into words in the operator's language.
+
+def _cli_language() -> str:
+    language = os.environ.get("LANG", "")[:2].lower()
+    return language if language in ("zh", "mn") else "en"
+
+
+def _grants(specs: list[str]) -> list:
+    from backend.kit.auth import Grant
 
     grants = []
-    for spec in args.role:
+    for spec in specs:
         # role[@hall][/department], e.g. window_clerk@150921 or approver@150900/zjw
         role, _, scope = spec.partition("@")
         hall, _, department = scope.partition("/")
-        if role not in STAFF_ROLES:
-            sys.exit(f"ehall: unknown role {role!r}; roles are {', '.join(STAFF_ROLES)}")
         grants.append(Grant(role=role, hall=hall or None, department=department or None))
-    password = os.environ.get("EHALL_STAFF_PASSWORD") or getpass.getpass("password: ")
-    if len(password) < 10:
-        sys.exit("ehall: the password must have at least 10 characters")
+    return grants
+
+
+def _actor() -> str:
+    try:
+        return f"system:cli:{getpass.getuser()}"[:64]
+    except (KeyError, OSError):  # no user name in this container
+        return "system:cli"
+
+
+def _new_password(rt) -> str:
+    """EHALL_STAFF_PASSWORD, or typed twice at a terminal; without either, say how to give one."""
+    from backend.accounts.staff import PASSWORD_MIN_LENGTH, check_staff_password
+    from backend.kit.errors import AppError
+
+    given = os.environ.get("EHALL_STAFF_PASSWORD")
+    if given:
+        return given
+    if not sys.stdin.isatty():
+        raise AppError("staff_password_needed", 400)
+    language = _cli_language()
+    try:
+        first = getpass.getpass(rt.messages.render("staff_password_prompt", language, min=PASSWORD_MIN_LENGTH))
+        check_staff_password(first)
+        second = getpass.getpass(rt.messages.render("staff_password_repeat", language))
+    except EOFError:
+        raise AppError("staff_password_needed", 400) from None
+    if first != second:
+        raise AppError("staff_password_mismatch", 400)
+    return first
+
+
+def _run_staff_command(work) -> None:
+    """Run `work(rt)` against the database; print what it says, or the service's refusal in words."""
+    from backend.kit.db import close_db, init_db
+    from backend.kit.errors import AppError
+
     settings = _settings()
 
-    async def run() -> int:
+    async def run() -> tuple[bool, str]:
         from backend.app import build_runtime
 
         await _migrate(settings)
         await init_db(settings)
         rt = build_runtime(settings)
         try:
-            staff = await create_staff(rt, username=args.username, password=password,
-                                       display_name=args.display_name or args.username, grants=grants)
-            return staff.id
+            return True, await work(rt)
+        except AppError as error:
+            return False, "ehall: " + rt.messages.render(error.code, _cli_language(), **error.params)
         finally:
             await close_db()
+            await rt.wechat.close()
+            if rt.redis is not None:
+                await rt.redis.aclose()
 
     try:
-        staff_id = asyncio.run(run())
-    except AppError as exc:
-        sys.exit(f"ehall: {exc.code}")
-    print(f"staff {args.username} created (id {staff_id}) with " + ", ".join(args.role))
+        done, said = asyncio.run(run())
+    except KeyboardInterrupt:
+        sys.exit(130)
+    if not done:
+        sys.exit(said)
+    print(said)
+
+
+def _sessions_note(settings: Settings) -> str:
+    if settings.uses_redis:
+        return "their sessions have ended, access tokens included"
+    # the running server keeps revoked sessions in its own memory: this process cannot reach it
+    return (f"their refresh tokens are revoked; without Redis (EHALL_REDIS_URL) a running server does not "
+            f"hear of it, so access tokens it issued work for up to {settings.auth.access_ttl_seconds} s more")
+
+
+def cmd_staff_create(args: argparse.Namespace) -> None:
+    from backend.accounts.staff import check_new_staff, create_staff
+
+    grants = _grants(args.role)
+    display_name = args.display_name or args.username
+
+    async def work(rt) -> str:
+        # everything but the password first, so that nobody types a password for a refused account
+        await check_new_staff(rt, username=args.username, grants=grants, display_name=display_name)
+        staff = await create_staff(rt, username=args.username, password=_new_password(rt),
+                                   display_name=display_name, grants=grants, actor=_actor())
+        return f"staff {staff.username} created (id {staff.id}) with " + ", ".join(args.role)
+
+    _run_staff_command(work)
+
+
+def cmd_staff_disable(args: argparse.Namespace) -> None:
+    from backend.accounts.staff import disable_staff
+
+    async def work(rt) -> str:
+        staff = await disable_staff(rt, username=args.username, actor=_actor())
+        return f"staff {staff.username} disabled; {_sessions_note(rt.settings)}"
+
+    _run_staff_command(work)
+
+
+def cmd_staff_grants(args: argparse.Namespace) -> None:
+    from backend.accounts.staff import set_staff_grants
+
+    async def work(rt) -> str:
+        staff = await set_staff_grants(rt, username=args.username, grants=_grants(args.role), actor=_actor())
+        return f"staff {staff.username} now has {', '.join(args.role)}; {_sessions_note(rt.settings)}"
+
+    _run_staff_command(work)
 
 
 def cmd_makemigrations(args: argparse.Namespace) -> None:
@@ -159,6 +246,14 @@ def _parser() -> argparse.ArgumentParser:
                         help="role[@hall][/department], repeatable: window_clerk@150921, approver@150900/zjw, admin")
     create.add_argument("--display-name", default="")
     create.set_defaults(func=cmd_staff_create)
+    disable = staff.add_parser("disable", help="disable a staff account and end its sessions")
+    disable.add_argument("username")
+    disable.set_defaults(func=cmd_staff_disable)
+    grants = staff.add_parser("grants", help="replace a staff member's roles and end their sessions")
+    grants.add_argument("username")
+    grants.add_argument("--role", action="append", required=True,
+                        help="role[@hall][/department], repeatable; the roles given replace all others")
+    grants.set_defaults(func=cmd_staff_grants)
     return parser
 
 

@@ -2,7 +2,7 @@
 from sanic import Blueprint, Request
 from sanic.response import empty
 
-from backend.accounts import citizens, personal_data, schemas, sessions, staff
+from backend.accounts import citizens, data_rights, personal_data, schemas, sessions, staff
 from backend.accounts.permissions import PII_READ_ROLES
 from backend.kit.auth import authenticated
 from backend.kit.http import json_response, language_of, parse_body, parse_query, path_id
@@ -68,6 +68,29 @@ async def patch_me(request: Request):
     patch = parse_body(request, schemas.ProfilePatch)
     profile = await citizens.update_profile(request.app.ctx.rt, citizen_id=request.ctx.principal.id, patch=patch)
     return json_response(profile)
+
+
+@bp.delete("/me")
+@doc(summary="Close my account (注销): phone, name, ID number and WeChat logins are erased, every session "
+             "ends at once; the account id stays for the records the law keeps. Cannot be undone",
+     tag="me", query=schemas.CloseAccountQuery, status=204, secured=True, errors=(404,))
+@authenticated(kind="citizen")
+async def close_me(request: Request):
+    parse_query(request, schemas.CloseAccountQuery)
+    await data_rights.close_account(request.app.ctx.rt, citizen_id=request.ctx.principal.id,
+                                    request_id=request.ctx.request_id)
+    return empty()
+
+
+@bp.get("/me/export")
+@doc(summary="A copy of my data (PIPL art. 45): profile unmasked, WeChat bindings, sessions, and which "
+             "staff looked up or read my personal data; 3 an hour, audited", tag="me",
+     response=schemas.CitizenExport, secured=True, errors=(404, 429))
+@authenticated(kind="citizen")
+async def export_me(request: Request):
+    export = await data_rights.export_account(request.app.ctx.rt, citizen_id=request.ctx.principal.id,
+                                              request_id=request.ctx.request_id)
+    return json_response(export, headers={"Cache-Control": "no-store"})
 
 
 @bp.post("/staff/login")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -104,3 +105,50 @@ class CitizenPii(BaseModel):
     phone: str | None
     name: str | None
     id_number: str | None
+
+
+class CloseAccountQuery(_Strict):
+    confirm: Literal["true"] = Field(
+        json_schema_extra={"enum": ["true"]},
+        description="must be `true`: closing erases the phone, name and ID number and cannot be undone")
+
+
+class ExportedProfile(BaseModel):
+    """The citizen's own personal data, unmasked: it is their copy (PIPL art. 45)."""
+    id: int
+    phone: str | None
+    name: str | None
+    id_number: str | None
+    preferred_language: Language
+    created_at: datetime
+
+
+class ExportedWechatBinding(BaseModel):
+    appid: str
+    created_at: datetime
+
+
+class ExportedSession(BaseModel):
+    """One login (its refresh tokens taken together); never a token or its hash."""
+    created_at: datetime
+    last_refreshed_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+
+class ExportedPersonalDataRead(BaseModel):
+    """A staff member who looked the citizen up or read their unmasked data."""
+    at: datetime
+    action: Literal["citizen.lookup", "citizen.pii.read"]
+    staff_id: int | None
+    hall: str | None
+    reason: str | None
+
+
+class CitizenExport(BaseModel):
+    """Everything the centre holds about the citizen's account (PIPL art. 45)."""
+    exported_at: datetime
+    profile: ExportedProfile
+    wechat: list[ExportedWechatBinding]
+    sessions: list[ExportedSession]
+    personal_data_reads: list[ExportedPersonalDataRead]

@@ -1,36 +1,93 @@
-"""Staff accounts: created by an administrator (the CLI for now), password login with argon2id."""
+"""Staff accounts: created, disabled and re-granted by an administrator (the CLI for now), password
+login with argon2id. The checks of a new account live here, so the CLI and any later admin API
+give the same answers."""
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 
 from backend.accounts import sessions
 from backend.accounts.models import StaffGrant, StaffUser
 from backend.accounts.passwords import hash_password, verify_password
 from backend.accounts.schemas import GrantOut, StaffProfile, TokenPair
+from backend.catalog.service import hall_lineage, list_departments
 from backend.kit.auth import STAFF_ROLES, Grant, Principal
 from backend.kit.errors import AppError
 from backend.kit.ratelimit import Window, enforce
 from backend.kit.uow import UnitOfWork, unit_of_work
 from backend.runtime import Runtime
 
-__all__ = ["create_staff", "login_staff", "get_staff_profile"]
+__all__ = [
+    "create_staff", "disable_staff", "set_staff_grants", "login_staff", "get_staff_profile",
+    "check_new_staff", "check_staff_password", "check_grants", "USERNAME_PATTERN",
+    "PASSWORD_MIN_LENGTH", "PASSWORD_MAX_LENGTH",
+]
+
+# lowercase, so that "Admin" and "admin" cannot be two people; no spaces, so a name survives a shell
+USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{2,63}$"
+PASSWORD_MIN_LENGTH = 10
+PASSWORD_MAX_LENGTH = 256          # the login request takes no more (schemas.StaffLoginRequest)
+DISPLAY_NAME_MAX_LENGTH = 64
 
 
 def _sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-async def create_staff(rt: Runtime, *, username: str, password: str, display_name: str = "",
-                       grants: Iterable[Grant], actor: str = "system:cli",
-                       tx: UnitOfWork | None = None) -> StaffUser:
+def check_staff_password(password: str) -> None:
+    if not PASSWORD_MIN_LENGTH <= len(password) <= PASSWORD_MAX_LENGTH:
+        raise AppError("staff_password_length", 422, min=PASSWORD_MIN_LENGTH, max=PASSWORD_MAX_LENGTH)
+
+
+async def _check_scope_in_catalogue(rt: Runtime, grant: Grant) -> None:
+    """The grant's hall exists in the catalogue and its department sits in that hall."""
+    try:
+        await hall_lineage(rt, code=grant.hall)  # type: ignore[arg-type]
+    except AppError as error:
+        if error.code != "hall_not_found":
+            raise
+        raise AppError("staff_hall_unknown", 422, hall=grant.hall) from None
+    if grant.department is not None:
+        departments = await list_departments(rt, hall=grant.hall)
+        if grant.department not in {department.code for department in departments.items}:
+            raise AppError("staff_department_unknown", 422, department=grant.department, hall=grant.hall)
+
+
+async def check_grants(rt: Runtime, grants: Iterable[Grant]) -> list[Grant]:
+    """Known roles, halls that exist, departments that sit in the grant's hall."""
     grants = list(grants)
     for grant in grants:
         if grant.role not in STAFF_ROLES:
             raise AppError("unknown_role", 422, role=grant.role, roles=", ".join(STAFF_ROLES))
+        if grant.hall is None:
+            if grant.department is not None:
+                raise AppError("staff_department_needs_hall", 422, department=grant.department)
+            continue
+        await _check_scope_in_catalogue(rt, grant)
+    return grants
+
+
+async def check_new_staff(rt: Runtime, *, username: str, grants: Iterable[Grant], display_name: str = "") -> None:
+    """Everything about a new account but its password, so that a prompt asks only once these hold."""
+    if not re.fullmatch(USERNAME_PATTERN, username):
+        raise AppError("staff_username_invalid", 422, username=username)
+    if len(display_name) > DISPLAY_NAME_MAX_LENGTH:
+        raise AppError("staff_display_name_too_long", 422, max=DISPLAY_NAME_MAX_LENGTH)
+    await check_grants(rt, grants)
+    if await StaffUser.filter(username=username).exists():
+        raise AppError("staff_username_taken", 409, username=username)
+
+
+async def create_staff(rt: Runtime, *, username: str, password: str, display_name: str = "",
+                       grants: Iterable[Grant], actor: str = "system:cli",
+                       tx: UnitOfWork | None = None) -> StaffUser:
+    grants = list(grants)
+    check_staff_password(password)
+    await check_new_staff(rt, username=username, grants=grants, display_name=display_name)
     async with unit_of_work(rt, tx) as uow:
         if await StaffUser.filter(username=username).using_db(uow.tx).exists():
-            raise AppError("staff_username_taken", 409)
+            raise AppError("staff_username_taken", 409, username=username)
         staff = await StaffUser.create(username=username, password_hash=hash_password(password),
                                        display_name=display_name, using_db=uow.tx)
         for grant in grants:
@@ -38,6 +95,50 @@ async def create_staff(rt: Runtime, *, username: str, password: str, display_nam
                                     department_code=grant.department, using_db=uow.tx)
         await uow.audit(actor=actor, action="staff.create", subject=f"staff:{staff.id}",
                         roles=[g.role for g in grants])
+    return staff
+
+
+async def _lock_staff(username: str, *, uow: UnitOfWork) -> StaffUser:
+    staff = await StaffUser.filter(username=username).using_db(uow.tx).select_for_update().first()
+    if staff is None:
+        raise AppError("staff_not_found", 404, username=username)
+    return staff
+
+
+def _spec(grant: Grant) -> str:
+    return grant.role + (f"@{grant.hall}" if grant.hall else "") + (f"/{grant.department}" if grant.department else "")
+
+
+async def disable_staff(rt: Runtime, *, username: str, actor: str, tx: UnitOfWork | None = None) -> StaffUser:
+    """Stop a staff member at once: no more logins, and every session ends, access tokens included."""
+    async with unit_of_work(rt, tx) as uow:
+        staff = await _lock_staff(username, uow=uow)
+        if staff.active:
+            staff.active = False
+            await staff.save(using_db=uow.tx, update_fields=["active"])
+        await uow.audit(actor=actor, action="staff.disable", subject=f"staff:{staff.id}")
+        await uow.record("staff.disabled", f"staff:{staff.id}")
+        await sessions.end_sessions(rt, kind="staff", subject_id=staff.id, uow=uow)
+    return staff
+
+
+async def set_staff_grants(rt: Runtime, *, username: str, grants: Iterable[Grant], actor: str,
+                           tx: UnitOfWork | None = None) -> StaffUser:
+    """Replace a staff member's roles. Their sessions end at once: a token names the grants it was
+    issued with, so one from before would keep the old roles until it expired."""
+    grants = await check_grants(rt, grants)
+    async with unit_of_work(rt, tx) as uow:
+        staff = await _lock_staff(username, uow=uow)
+        before = await StaffGrant.filter(staff_id=staff.id).using_db(uow.tx).order_by("id")
+        await StaffGrant.filter(staff_id=staff.id).using_db(uow.tx).delete()
+        for grant in grants:
+            await StaffGrant.create(staff=staff, role=grant.role, hall_code=grant.hall,
+                                    department_code=grant.department, using_db=uow.tx)
+        await uow.audit(actor=actor, action="staff.grants", subject=f"staff:{staff.id}",
+                        before=[_spec(Grant(g.role, g.hall_code, g.department_code)) for g in before],
+                        after=[_spec(g) for g in grants])
+        await uow.record("staff.grants_changed", f"staff:{staff.id}")
+        await sessions.end_sessions(rt, kind="staff", subject_id=staff.id, uow=uow)
     return staff
 
 

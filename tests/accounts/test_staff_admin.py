@@ -1,0 +1,140 @@
+"""Administering staff accounts: what a new account must satisfy, and disabling a staff member or
+changing their roles ends their sessions at once, access tokens included."""
+import uuid
+
+import pytest
+
+from backend.accounts.models import StaffGrant, StaffUser
+from backend.accounts.staff import create_staff, disable_staff, set_staff_grants
+from backend.kit.auth import Grant
+from backend.kit.errors import AppError
+from backend.kit.models import AuditEntry, OutboxEvent
+from tests.factories import bearer, staff_tokens
+
+PASSWORD = "correct horse battery"
+
+
+def _username() -> str:
+    return f"staff-{uuid.uuid4().hex[:10]}"
+
+
+async def _login(client, username: str):
+    return await client.post("/api/v1/staff/login", json={"username": username, "password": PASSWORD})
+
+
+class TestCreateStaff:
+    @pytest.mark.parametrize("username", ["two words", "Clerk", "ab", "-clerk", "clerk/1", "张三", "x" * 65])
+    async def test_a_username_outside_the_pattern_is_refused(self, client, username):
+        before = await StaffUser.all().count()
+        with pytest.raises(AppError) as refused:
+            await create_staff(client.rt, username=username, password=PASSWORD, grants=[Grant("admin")])
+        assert refused.value.code == "staff_username_invalid"
+        assert await StaffUser.all().count() == before
+
+    @pytest.mark.parametrize("grant,code", [
+        (Grant("window_clerk", hall="159999"), "staff_hall_unknown"),
+        (Grant("approver", hall="150921", department="zjw"), "staff_department_unknown"),  # zjw sits in 150900
+        (Grant("approver", hall="150900", department="nosuch"), "staff_department_unknown"),
+        (Grant("approver", department="zjw"), "staff_department_needs_hall"),
+        (Grant("janitor", hall="150900"), "unknown_role"),
+    ])
+    async def test_a_grant_the_catalogue_does_not_have_is_refused(self, client, grant, code):
+        username = _username()
+        with pytest.raises(AppError) as refused:
+            await create_staff(client.rt, username=username, password=PASSWORD,
+                               grants=[Grant("admin"), grant])
+        assert refused.value.code == code and refused.value.status == 422
+        assert not await StaffUser.filter(username=username).exists()
+
+    async def test_a_department_of_the_grants_hall_is_accepted(self, client):
+        staff = await create_staff(client.rt, username=_username(), password=PASSWORD,
+                                   grants=[Grant("approver", hall="150921", department="150921-ga")])
+        grant = await StaffGrant.get(staff_id=staff.id)
+        assert (grant.hall_code, grant.department_code) == ("150921", "150921-ga")
+
+    @pytest.mark.parametrize("password", ["123456789", "x" * 257])
+    async def test_a_password_of_the_wrong_length_is_refused(self, client, password):
+        username = _username()
+        with pytest.raises(AppError) as refused:
+            await create_staff(client.rt, username=username, password=password, grants=[Grant("admin")])
+        assert refused.value.code == "staff_password_length"
+        assert refused.value.params == {"min": 10, "max": 256}
+        assert not await StaffUser.filter(username=username).exists()
+
+    async def test_a_display_name_longer_than_the_column_is_refused(self, client):
+        with pytest.raises(AppError) as refused:
+            await create_staff(client.rt, username=_username(), password=PASSWORD, display_name="名" * 65,
+                               grants=[Grant("admin")])
+        assert refused.value.code == "staff_display_name_too_long"
+
+    async def test_the_refusals_read_as_words_in_each_language(self, client):
+        messages = client.rt.messages
+        assert messages.render("staff_hall_unknown", "en", hall="159999") == \
+            'There is no service hall with the code "159999".'
+        assert "159999" in messages.render("staff_hall_unknown", "zh", hall="159999")
+        assert "{" not in messages.render("staff_password_length", "mn", min=10, max=256)
+
+
+class TestDisableStaff:
+    async def test_an_access_token_from_before_is_refused_right_after(self, client):
+        tokens = await staff_tokens(client, Grant("window_clerk", hall="150921"))
+        assert (await client.get("/api/v1/staff/me", headers=bearer(tokens))).status_code == 200
+        await disable_staff(client.rt, username=tokens["username"], actor="staff:1")
+        refused = await client.get("/api/v1/staff/me", headers=bearer(tokens))
+        assert refused.status_code == 401 and refused.json()["code"] == "session_ended"
+
+    async def test_no_refresh_and_no_new_login(self, client):
+        tokens = await staff_tokens(client, Grant("window_clerk", hall="150921"))
+        await disable_staff(client.rt, username=tokens["username"], actor="staff:1")
+        refresh = await client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+        assert refresh.status_code == 401
+        login = await _login(client, tokens["username"])
+        assert login.status_code == 403 and login.json()["code"] == "account_disabled"
+
+    async def test_it_is_audited_and_recorded(self, client):
+        tokens = await staff_tokens(client, Grant("window_clerk", hall="150921"))
+        await disable_staff(client.rt, username=tokens["username"], actor="system:cli:root")
+        entry = await AuditEntry.get(action="staff.disable", subject_id=str(tokens["id"]))
+        assert (entry.actor_kind, entry.actor_id) == ("system", "cli:root")
+        assert await OutboxEvent.filter(kind="staff.disabled", aggregate=f"staff:{tokens['id']}").exists()
+
+    async def test_an_unknown_username(self, client):
+        with pytest.raises(AppError) as refused:
+            await disable_staff(client.rt, username="nobody-at-all", actor="system:cli")
+        assert refused.value.code == "staff_not_found" and refused.value.status == 404
+
+
+class TestSetStaffGrants:
+    async def test_an_access_token_with_the_old_roles_is_refused_right_after(self, client):
+        tokens = await staff_tokens(client, Grant("window_clerk", hall="150921"))
+        await set_staff_grants(client.rt, username=tokens["username"], grants=[Grant("supervisor", hall="150900")],
+                               actor="staff:1")
+        refused = await client.get("/api/v1/staff/me", headers=bearer(tokens))
+        assert refused.status_code == 401 and refused.json()["code"] == "session_ended"
+        refresh = await client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+        assert refresh.status_code == 401
+
+    async def test_a_new_login_carries_the_new_roles_only(self, client):
+        tokens = await staff_tokens(client, Grant("window_clerk", hall="150921"))
+        await set_staff_grants(client.rt, username=tokens["username"], actor="staff:1", grants=[
+            Grant("supervisor", hall="150900"), Grant("approver", hall="150900", department="zjw")])
+        again = (await _login(client, tokens["username"])).json()
+        me = (await client.get("/api/v1/staff/me", headers=bearer(again))).json()
+        assert me["grants"] == [{"role": "supervisor", "hall": "150900", "department": None},
+                                {"role": "approver", "hall": "150900", "department": "zjw"}]
+
+    async def test_the_change_is_audited_with_the_roles_before_and_after(self, client):
+        tokens = await staff_tokens(client, Grant("window_clerk", hall="150921"))
+        await set_staff_grants(client.rt, username=tokens["username"], grants=[Grant("admin")], actor="staff:1")
+        entry = await AuditEntry.get(action="staff.grants", subject_id=str(tokens["id"]))
+        assert entry.detail == {"before": ["window_clerk@150921"], "after": ["admin"]}
+
+    async def test_a_grant_the_catalogue_does_not_have_changes_nothing_and_ends_nothing(self, client):
+        tokens = await staff_tokens(client, Grant("window_clerk", hall="150921"))
+        with pytest.raises(AppError) as refused:
+            await set_staff_grants(client.rt, username=tokens["username"], actor="staff:1",
+                                   grants=[Grant("window_clerk", hall="159999")])
+        assert refused.value.code == "staff_hall_unknown"
+        me = await client.get("/api/v1/staff/me", headers=bearer(tokens))
+        assert me.status_code == 200
+        assert me.json()["grants"] == [{"role": "window_clerk", "hall": "150921", "department": None}]
