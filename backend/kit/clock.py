@@ -34,9 +34,11 @@ def today() -> date:
 
 
 def freeze(at: datetime) -> None:
-    """(tests) Stop the clock at `at` (aware; a naive value is taken as UTC)."""
+    """(tests) Stop the clock at `at` (aware; a naive value is taken as UTC). Kept in UTC, as now()
+    promises: an instant frozen as "10:00+08:00" written to SQLite as such would not compare as the
+    same instant with the UTC timestamps beside it."""
     global _frozen
-    _frozen = at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)
+    _frozen = at.astimezone(timezone.utc) if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)
 
 
 def advance(delta: timedelta) -> None:
