@@ -27,6 +27,8 @@ from backend.kit.redis import create_redis
 from backend.ops.docs import bp as docs_bp
 from backend.ops.docs import docs_config
 from backend.ops.routes import bp as ops_bp
+from backend.queueing.routes import bp as queueing_bp
+from backend.queueing.sockets import bp as queueing_sockets_bp
 from backend.runtime import Runtime
 from backend.settings import Settings
 from miniprogram_api.routes import bp as miniprogram_bp
@@ -86,7 +88,7 @@ def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool
 
     messages = MessageCatalogue.load(settings.resolved_config_dir() / "messages" / "errors.toml")
 
-    for blueprint in (ops_bp, docs_bp, catalog_bp, accounts_bp, miniprogram_bp):
+    for blueprint in (ops_bp, docs_bp, catalog_bp, accounts_bp, queueing_bp, queueing_sockets_bp, miniprogram_bp):
         app.blueprint(blueprint)
 
     @app.before_server_start

@@ -13,10 +13,12 @@ from typing import Any
 from tortoise.expressions import F
 
 from backend.catalog.loader import search_text
-from backend.catalog.models import CatalogRevision, Department, Hall, HallItem, ServiceItem, Topic, Window
+from backend.catalog.models import (
+    CatalogRevision, Department, Hall, HallItem, QueueCategory, ServiceItem, Topic, Window,
+)
 
 __all__ = ["make_hall", "make_window", "make_department", "make_item", "make_topic", "make_hall_item",
-           "bump_catalogue_revision"]
+           "make_category", "bump_catalogue_revision"]
 
 # Made halls get codes in 159xxx, which no hall of the Ulanqab catalogue (150xxx) uses; levels below the
 # county only, so that the catalogue's 1 city + 11 counties stay as they are.
@@ -90,3 +92,13 @@ async def make_hall_item(hall: Hall, item: ServiceItem) -> HallItem:
     link = await HallItem.create(hall=hall, item=item, mode="agent" if hall.level == "village" else "accept")
     await bump_catalogue_revision()
     return link
+
+
+async def make_category(hall_code: str, *, prefix: str = "A", departments: list[str] | None = None,
+                        **fields: Any) -> QueueCategory:
+    """A queue of `hall_code` (make the hall too, so that the prefix is free and counts are the test's own)."""
+    category = await QueueCategory.create(**({
+        "hall_id": hall_code, "prefix": prefix, "name": f"测试队列{prefix}", "name_mn": "ᠵᠢᠭᠰᠠᠭᠠᠯ",
+        "name_en": f"Test queue {prefix}", "departments": departments or [], "mean_service_minutes": 10} | fields))
+    await bump_catalogue_revision()
+    return category

@@ -15,6 +15,7 @@ MODEL_MODULES = [
     "backend.kit.models",
     "backend.catalog.models",
     "backend.accounts.models",
+    "backend.queueing.models",
 ]
 
 
