@@ -385,8 +385,8 @@ async def transfer_ticket(rt: Runtime, *, principal: Principal, hall_code: str, 
         else:
             target["directed_window"] = (await catalog.get_window(rt, hall_code=hall_code, number=window or "",
                                                                   tx=uow)).number
-        holder = await Ticket.filter(id=ticket_id, hall_code=hall_code).using_db(uow.tx) \
-            .values_list("citizen_id", flat=True).first()
+        holder = await Ticket.filter(id=ticket_id, hall_code=hall_code).using_db(uow.tx).first() \
+            .values_list("citizen_id", flat=True)
         try:
             ticket = await _swap(uow, hall_code=hall_code, number=number, ticket_id=ticket_id,
                                  expected=("called", "serving"), status="waiting", waiting_holder=holder,
