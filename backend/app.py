@@ -19,6 +19,7 @@ from backend.kit.gate import WorkGate
 from backend.kit.http import error_to_problem, problem_response
 from backend.kit.i18n import MessageCatalogue
 from backend.kit.observability import configure_logging, observe_request
+from backend.kit.openapi import document_websockets
 from backend.kit.pii import PiiCipher, redact_text
 from backend.kit.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from backend.kit.realtime import MemoryBroker, RedisBroker
@@ -90,6 +91,7 @@ def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool
 
     for blueprint in (ops_bp, docs_bp, catalog_bp, accounts_bp, queueing_bp, queueing_sockets_bp, miniprogram_bp):
         app.blueprint(blueprint)
+    document_websockets(app)
 
     @app.before_server_start
     async def start(app: Sanic) -> None:
