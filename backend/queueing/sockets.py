@@ -12,7 +12,7 @@ from backend.kit.sockets import authenticate_socket, close_with_error, serve_fee
 from backend.queueing import service
 from backend.queueing.routes import TICKET_ID
 
-SWITCHING = {"status": 101, "errors": (426,)}
+SWITCHING = {"status": 101, "errors": (404, 426)}   # 404: a path naming nothing
 
 bp = Blueprint("queueing_sockets", url_prefix="/ws")
 
