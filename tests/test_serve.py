@@ -7,77 +7,22 @@ import asyncio
 import json
 import os
 import re
-import signal
-import socket
 import sys
-import uuid
-from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import BACKEND, PG_ADMIN_URL, REDIS_URL, delete_redis_prefix
-
-EHALL = [sys.executable, "-m", "backend.cli"]
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.conftest import BACKEND
+from tests.serving import EHALL, ROOT, ehall_serve, serve_environment
 
 
 @pytest.fixture(scope="module")
 async def served(tmp_path_factory, fake_wechat):
     var = tmp_path_factory.mktemp("serve-var")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EHALL_")}
-    env |= {"EHALL_VAR_DIR": str(var), "EHALL_WECHAT__API_BASE_URL": fake_wechat.base_url,
-            "EHALL_WECHAT__APPID": fake_wechat.appid, "EHALL_WECHAT__SECRET": fake_wechat.secret}
-    database = None
-    prefix = f"ehall-test-serve-{uuid.uuid4().hex[:8]}:"
-    if BACKEND == "postgres":
-        database = f"ehall_test_serve_{uuid.uuid4().hex[:8]}"
-        admin = await asyncpg.connect(PG_ADMIN_URL)
-        await admin.execute(f'CREATE DATABASE "{database}"')
-        await admin.close()
-        env |= {"EHALL_DATABASE_URL": PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + database,
-                "EHALL_REDIS_URL": REDIS_URL, "EHALL_REDIS_PREFIX": prefix}
-    else:
-        env |= {"EHALL_DATABASE_URL": f"sqlite://{var}/ehall.sqlite3"}
-    port = _free_port()
     log_path = var / "server.log"
-    with open(log_path, "wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            *EHALL, "serve", "--port", str(port), "--workers", "2" if BACKEND == "postgres" else "1", env=env, cwd=ROOT, stdout=log, stderr=asyncio.subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=base, timeout=5) as http:
-            for _ in range(120):
-                if process.returncode is not None:
-                    break
-                try:
-                    if (await http.get("/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.25)
-        assert process.returncode is None, log_path.read_text()
+    async with serve_environment(var, fake_wechat, "serve") as env, \
+            ehall_serve(env, log_path, workers=2 if BACKEND == "postgres" else 1) as base:
         yield {"base": base, "env": env, "log": log_path}
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                await asyncio.wait_for(process.wait(), timeout=20)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-        if database:
-            admin = await asyncpg.connect(PG_ADMIN_URL)
-            await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            await admin.close()
-        await delete_redis_prefix(prefix)
 
 
 async def _run(*args: str, env: dict, stdin: bytes | None = None, timeout: float = 600) -> tuple[int, str]:

@@ -5,99 +5,28 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import sys
-import uuid
-from pathlib import Path
+from contextlib import AsyncExitStack
 
-import asyncpg
 import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.conftest import BACKEND, PG_ADMIN_URL, REDIS_URL, delete_redis_prefix
+from tests.conftest import BACKEND
+from tests.serving import EHALL, ROOT, ehall_serve, serve_environment
 
-EHALL = [sys.executable, "-m", "backend.cli"]
-ROOT = Path(__file__).resolve().parent.parent.parent
 PASSWORD = "cross process password"
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-async def _start(env: dict, log_path: Path) -> tuple[asyncio.subprocess.Process, str]:
-    port = _free_port()
-    with open(log_path, "wb") as log:
-        process = await asyncio.create_subprocess_exec(*EHALL, "serve", "--port", str(port), env=env, cwd=ROOT,
-                                                       stdout=log, stderr=asyncio.subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=base, timeout=5) as http:
-        for _ in range(160):
-            if process.returncode is not None:
-                break
-            try:
-                if (await http.get("/readyz")).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.25)
-    assert process.returncode is None, log_path.read_text()
-    return process, base
-
-
-async def _stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            await asyncio.wait_for(process.wait(), timeout=20)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
 
 
 @pytest.fixture
 async def servers(tmp_path, fake_wechat):
     """Two serving processes sharing PostgreSQL and Redis, or one on SQLite."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EHALL_")}
-    env |= {"EHALL_VAR_DIR": str(tmp_path), "EHALL_WECHAT__API_BASE_URL": fake_wechat.base_url}
-    prefix = f"ehall-test-xproc-{uuid.uuid4().hex[:8]}:"
-    database = None
-    if BACKEND == "postgres":
-        database = f"ehall_test_xproc_{uuid.uuid4().hex[:8]}"
-        admin = await asyncpg.connect(PG_ADMIN_URL)
-        await admin.execute(f'CREATE DATABASE "{database}"')
-        await admin.close()
-        env |= {"EHALL_DATABASE_URL": PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + database,
-                "EHALL_REDIS_URL": REDIS_URL, "EHALL_REDIS_PREFIX": prefix}
-    else:
-        env |= {"EHALL_DATABASE_URL": f"sqlite://{tmp_path}/ehall.sqlite3"}
-    processes = []
-    try:
+    async with AsyncExitStack() as stack:
+        env = await stack.enter_async_context(serve_environment(tmp_path, fake_wechat, "xproc"))
         # one after the other: the first migrates and loads the catalogue
-        first = await _start(env, tmp_path / "first.log")
-        processes.append(first[0])
-        bases = [first[1]]
-        if BACKEND == "postgres":
-            second = await _start(env, tmp_path / "second.log")
-            processes.append(second[0])
-            bases.append(second[1])
-        else:
-            bases.append(first[1])
-        yield {"bases": bases, "env": env}
-    finally:
-        for process in processes:
-            await _stop(process)
-        if database:
-            admin = await asyncpg.connect(PG_ADMIN_URL)
-            await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            await admin.close()
-        await delete_redis_prefix(prefix)
+        first = await stack.enter_async_context(ehall_serve(env, tmp_path / "first.log"))
+        second = await stack.enter_async_context(ehall_serve(env, tmp_path / "second.log")) \
+            if BACKEND == "postgres" else first
+        yield {"bases": [first, second], "env": env}
 
 
 async def _staff(env: dict, base: str, username: str, role: str) -> dict[str, str]:
