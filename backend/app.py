@@ -20,6 +20,7 @@ from backend.kit.gate import WorkGate
 from backend.kit.http import error_to_problem, problem_response
 from backend.kit.i18n import MessageCatalogue
 from backend.kit.observability import configure_logging, observe_request
+from backend.kit.openapi import document_websockets
 from backend.kit.pii import PiiCipher, redact_text
 from backend.kit.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from backend.kit.realtime import MemoryBroker, RedisBroker
@@ -28,6 +29,8 @@ from backend.kit.redis import create_redis
 from backend.ops.docs import bp as docs_bp
 from backend.ops.docs import docs_config
 from backend.ops.routes import bp as ops_bp
+from backend.queueing.routes import bp as queueing_bp
+from backend.queueing.sockets import bp as queueing_sockets_bp
 from backend.runtime import Runtime
 from backend.settings import Settings
 from miniprogram_api.routes import bp as miniprogram_bp
@@ -87,8 +90,10 @@ def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool
 
     messages = MessageCatalogue.load(settings.resolved_config_dir() / "messages" / "errors.toml")
 
-    for blueprint in (ops_bp, docs_bp, catalog_bp, accounts_bp, appointments_bp, miniprogram_bp):
+    for blueprint in (ops_bp, docs_bp, catalog_bp, accounts_bp, appointments_bp, queueing_bp,
+                      queueing_sockets_bp, miniprogram_bp):
         app.blueprint(blueprint)
+    document_websockets(app)
 
     @app.before_server_start
     async def start(app: Sanic) -> None:

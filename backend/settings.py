@@ -117,6 +117,25 @@ class AppointmentSettings(BaseModel):
                 or SlotShape(slot_minutes=self.slot_minutes, capacity=self.capacity))
 
 
+class QueueSettings(BaseModel):
+    # "your turn is near" (ticket.turn_near) once a ticket has at most this many people ahead after a call;
+    # `turn_near_by_hall` sets it per hall ("150900" = 5)
+    turn_near_people_ahead: int = Field(3, ge=0, le=100)
+    turn_near_by_hall: dict[str, int] = Field(default_factory=dict)
+    # a missed (过号) ticket can be put back in its queue once, within this many minutes of being missed
+    requeue_within_minutes: int = Field(30, ge=0, le=1440)
+    # the estimated wait uses the mean service time of this many recently finished tickets of the
+    # category (the catalogue's mean_service_minutes until there are any)
+    recent_service_sample: int = Field(20, ge=1, le=1000)
+    # a socket without an Authorization header must send {"type": "auth", "token": ...} within this time
+    socket_auth_seconds: float = Field(5, gt=0, le=60)
+    # calls shown on a hall's display board when it connects
+    display_recent_calls: int = Field(6, ge=1, le=50)
+
+    def turn_near_for(self, hall: str) -> int:
+        return self.turn_near_by_hall.get(hall, self.turn_near_people_ahead)
+
+
 class MetricsSettings(BaseModel):
     # client addresses (after proxies_count) that may read /metrics without a token
     allow: list[IPvAnyNetwork] = Field(
@@ -161,6 +180,7 @@ class Settings(BaseSettings):
     catalog: CatalogSettings = CatalogSettings()
     metrics: MetricsSettings = MetricsSettings()
     appointments: AppointmentSettings = AppointmentSettings()
+    queueing: QueueSettings = QueueSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -31,7 +31,7 @@ from backend.runtime import Runtime
 
 __all__ = [
     "catalogue_revision", "kept", "list_halls", "hall_tree", "get_hall_detail", "get_hall_summary",
-    "hall_lineage", "get_queue_category",
+    "hall_lineage", "get_queue_category", "list_queue_categories", "get_window", "hall_open_now",
     "list_windows", "list_departments", "search_service_items", "get_service_item", "list_topics",
     "load_working_calendar", "working_calendar", "calendar_days", "set_window_status",
 ]
@@ -135,6 +135,29 @@ async def get_queue_category(rt: Runtime, *, hall: str, prefix: str,
     if category is None:
         raise AppError("queue_category_not_found", 404)
     return QueueCategoryOut.from_model(category)
+
+
+async def list_queue_categories(rt: Runtime, *, hall: str) -> list[QueueCategoryOut]:
+    """A hall's queues by prefix letter (kept with the catalogue)."""
+    return (await kept(rt, key=("hall", hall), build=lambda: _hall_static(hall))).queue_categories
+
+
+async def get_window(rt: Runtime, *, hall_code: str, number: str, lock: bool = False,
+                     tx: UnitOfWork | None = None) -> WindowOut:
+    """A hall's window as it is now; with `lock`, its row stays locked until `tx` ends, so that the
+    actions of one window (calling, opening, closing) run one after the other."""
+    query = Window.filter(hall_id=hall_code, number=number).using_db(_connection(tx))
+    window = await (query.select_for_update() if lock else query).first()
+    if window is None:
+        raise AppError("window_not_found", 404)
+    return WindowOut.from_model(window)
+
+
+async def hall_open_now(rt: Runtime, *, code: str) -> bool:
+    """Whether the hall is open at clock.now(): a working day on the calendar, within its hours."""
+    static = await kept(rt, key=("hall", code), build=lambda: _hall_static(code))
+    hours = OpeningHours(static.hours_workday, clock.business_zone())
+    return hours.current_period_end(await working_calendar(rt), clock.now()) is not None
 
 
 async def hall_lineage(rt: Runtime, *, code: str) -> list[str]:

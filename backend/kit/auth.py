@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import wraps
-from typing import Any, Iterable, Literal
+from typing import TYPE_CHECKING, Any, Iterable, Literal
 
 import jwt
 from sanic import Request
@@ -20,15 +20,19 @@ from backend.kit import clock
 from backend.kit.errors import AppError
 from backend.settings import Settings
 
+if TYPE_CHECKING:
+    from backend.kit.sessions import SessionRevocations
+
 __all__ = [
     "Grant", "Principal", "STAFF_ROLES", "issue_access_token", "decode_access_token",
-    "authenticated", "require_hall_scope",
+    "authenticated", "require_hall_scope", "bearer_token", "principal_from_token",
 ]
 
-STAFF_ROLES = ("window_clerk", "approver", "agent", "supervisor", "admin")
+# kiosk: a hall's ticket machines (取号机), which issue tickets and check bookings in for that hall only
+STAFF_ROLES = ("window_clerk", "approver", "agent", "supervisor", "admin", "kiosk")
 
 # Roles whose hall grant also covers the halls below it (a county supervisor oversees its townships
-# and village agency points); a window clerk or agent works in exactly the hall they are posted to.
+# and village agency points); a window clerk, agent or kiosk works in exactly the hall it is posted to.
 _SUBTREE_ROLES = {"supervisor", "admin", "approver"}
 
 
@@ -135,10 +139,20 @@ def decode_access_token(settings: Settings, token: str) -> Principal:
                      language=language if language in ("zh", "mn", "en") else None)
 
 
-def _bearer(request: Request) -> str | None:
+def bearer_token(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header (also on a websocket's upgrade request)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+async def principal_from_token(settings: Settings, revocations: "SessionRevocations", token: str) -> Principal:
+    """Who a token names, if it is valid and its session has not ended: the one check of every request
+    and every socket."""
+    principal = decode_access_token(settings, token)
+    if await revocations.is_revoked(principal.session):
+        raise AppError("session_ended", 401, headers=_INVALID)
+    return principal
 
 
 def authenticated(kind: Literal["citizen", "staff"] | None = None, roles: Iterable[str] | None = None):
@@ -148,13 +162,11 @@ def authenticated(kind: Literal["citizen", "staff"] | None = None, roles: Iterab
     def decorator(handler):
         @wraps(handler)
         async def wrapper(request: Request, *args, **kwargs):
-            token = _bearer(request)
+            token = bearer_token(request)
             if token is None:
                 raise AppError("unauthenticated", 401, headers={"WWW-Authenticate": "Bearer"})
             rt = request.app.ctx.rt
-            principal = decode_access_token(rt.settings, token)
-            if await rt.revocations.is_revoked(principal.session):
-                raise AppError("session_ended", 401, headers=_INVALID)
+            principal = await principal_from_token(rt.settings, rt.revocations, token)
             request.ctx.principal = principal
             if kind is not None and principal.kind != kind:
                 raise AppError("forbidden_role", 403)

@@ -16,6 +16,7 @@ MODEL_MODULES = [
     "backend.catalog.models",
     "backend.accounts.models",
     "backend.appointments.models",
+    "backend.queueing.models",
 ]
 
 

@@ -2,6 +2,7 @@
 parameters, the success response, the problem+json answers it may give, and whether it needs a token."""
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Iterable
 
 from pydantic import BaseModel
@@ -12,7 +13,7 @@ from sanic_ext.extensions.openapi.types import Schema
 
 from backend.kit.errors import PROBLEM_CONTENT_TYPE
 
-__all__ = ["doc", "Problem"]
+__all__ = ["doc", "Problem", "document_websockets"]
 
 
 class FieldProblem(BaseModel):
@@ -135,3 +136,14 @@ def doc(*, summary: str, tag: str, body: type[BaseModel] | None = None,
         _document_response_headers(func, (status, _NOT_MODIFIED), _ETAG_HEADER)
         return func
     return document_with_validator
+
+
+def document_websockets(app: Any) -> None:
+    """Sanic registers a websocket handler wrapped in a partial (its upgrade), and sanic-ext looks the
+    partial up and finds no documentation: point it at the documentation of the handler inside."""
+    store = OperationStore()
+    for route in app.router.routes:
+        handler = route.handler
+        if isinstance(handler, partial) and getattr(handler.func, "__name__", "") == "_websocket_handler" \
+                and handler.args and handler.args[0] in store:
+            store[handler] = store[handler.args[0]]

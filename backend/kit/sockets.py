@@ -1,0 +1,141 @@
+"""Websockets, one way for every feed: authenticate, subscribe, send a snapshot, then the updates.
+
+A socket that needs a user authenticates on the upgrade request with `Authorization: Bearer <token>`
+(the app and wx.connectSocket can set it); a browser page, which cannot set headers on a websocket,
+sends `{"type": "auth", "token": "<access token>"}` as its first message within a short time. Either
+way the token passes the same check as an HTTP request (signature, expiry on kit.clock, revoked
+session).
+
+A feed subscribes to its channels *before* it reads its snapshot, so nothing committed between the
+two is lost; each broker message becomes zero or more messages to the client. A client that sends
+`{"type": "refresh"}` (or reconnects) gets a fresh snapshot: realtime is a hint, the DB is the truth.
+Failures are told to the client as `{"type": "error", "code", "detail"}` and the socket is closed with
+a 44xx code (4401 unauthenticated, 4403 out of scope, 4404 not found) or 1011 (try again later).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+from redis.exceptions import RedisError
+from sanic import Request
+from websockets.exceptions import ConnectionClosed
+
+from backend.kit.auth import Principal, bearer_token, principal_from_token
+from backend.kit.errors import AppError
+from backend.kit.http import language_of
+
+__all__ = ["Feed", "authenticate_socket", "serve_feed", "close_with_error", "CLOSE_CODES"]
+
+log = logging.getLogger("ehall.sockets")
+
+# websocket close codes for the statuses a request would have answered (4000-4999: the application's)
+CLOSE_CODES = {401: 4401, 403: 4403, 404: 4404}
+_TRY_AGAIN = 1011
+
+Message = dict[str, Any]
+
+
+@dataclass
+class Feed:
+    channels: tuple[str, ...]
+    snapshot: Callable[[], Awaitable[BaseModel]]          # the whole state, read from the database
+    # what one broker message becomes for this client (nothing: return [])
+    update: Callable[[Message], Awaitable[list[Message]]]
+
+
+def _dump(kind: str, body: BaseModel | Message) -> str:
+    payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else dict(body)
+    payload.pop("channel", None)
+    return json.dumps({"type": kind, **payload} if "type" not in payload else payload, ensure_ascii=False)
+
+
+async def close_with_error(request: Request, ws, error: AppError) -> None:
+    """Tell the client why (in its language), then close with the matching code."""
+    messages = request.app.ctx.rt.messages
+    language = language_of(request)
+    try:
+        await ws.send(json.dumps({"type": "error", "code": error.code, "status": error.status,
+                                  "detail": messages.render(error.code, language, **error.params)},
+                                 ensure_ascii=False))
+        await ws.close(CLOSE_CODES.get(error.status, _TRY_AGAIN), error.code)
+    except ConnectionClosed:
+        pass
+
+
+async def authenticate_socket(request: Request, ws) -> Principal:
+    """The socket's principal: from the upgrade request's Bearer token, or else from a first message
+    {"type": "auth", "token": ...} sent within settings.queueing.socket_auth_seconds. AppError 401 if
+    neither comes, or the token is not valid now."""
+    rt = request.app.ctx.rt
+    token = bearer_token(request)
+    if token is None:
+        try:
+            raw = await ws.recv(timeout=rt.settings.queueing.socket_auth_seconds)
+        except ConnectionClosed:
+            raw = None
+        try:
+            message = json.loads(raw) if raw is not None else None
+        except (ValueError, UnicodeDecodeError):
+            message = None
+        if not (isinstance(message, dict) and message.get("type") == "auth"
+                and isinstance(message.get("token"), str) and message["token"]):
+            raise AppError("unauthenticated", 401)
+        token = message["token"]
+    principal = await principal_from_token(rt.settings, rt.revocations, token)
+    request.ctx.principal = principal
+    return principal
+
+
+async def _from_client(ws, resend: Callable[[], Awaitable[None]]) -> None:
+    """Read what the client sends until it goes away; {"type": "refresh"} asks for a fresh snapshot."""
+    async for raw in ws:
+        try:
+            message = json.loads(raw)
+        except (ValueError, UnicodeDecodeError, TypeError):
+            continue
+        if isinstance(message, dict) and message.get("type") == "refresh":
+            await resend()
+
+
+async def _to_client(ws, messages: AsyncIterator[Message], feed: Feed) -> None:
+    async for message in messages:
+        for out in await feed.update(message):
+            await ws.send(_dump(str(out.get("event", "update")), out))
+
+
+async def serve_feed(request: Request, ws, feed: Feed) -> None:
+    """Run `feed` on `ws` until the client leaves (or the broker fails: the client reconnects and gets
+    a fresh snapshot)."""
+    broker = request.app.ctx.rt.broker
+    try:
+        async with broker.subscribe(*feed.channels) as messages:
+            async def send_snapshot() -> None:
+                await ws.send(_dump("snapshot", await feed.snapshot()))
+
+            await send_snapshot()
+            tasks = {asyncio.create_task(_from_client(ws, send_snapshot)),
+                     asyncio.create_task(_to_client(ws, messages, feed))}
+            try:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+    except ConnectionClosed:
+        return
+    except AppError as error:
+        await close_with_error(request, ws, error)
+    except (RedisError, OSError, TimeoutError):
+        # the broker went away: the client reconnects and gets a fresh snapshot from the database
+        log.warning("socket feed stopped: broker unavailable", exc_info=True,
+                    extra={"ehall": {"channels": list(feed.channels)}})
+        await close_with_error(request, ws, AppError("service_unavailable", 503))

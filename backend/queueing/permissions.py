@@ -1,0 +1,34 @@
+"""Who may do what with queue tickets.
+
+A citizen reaches only their own tickets: the services look a ticket up by its id *and* the holder's
+id, so another's ticket answers 404 as if it did not exist. A hall's kiosk issues tickets for that hall
+only. Window actions need one grant that reaches both the window's hall and its department (a
+comprehensive window, department "", only a grant without a department), exactly as opening and
+closing the window does.
+"""
+from __future__ import annotations
+
+from backend.kit.auth import Principal, require_hall_scope
+from backend.kit.errors import AppError
+
+__all__ = ["KIOSK_ROLES", "QUEUE_ROLES", "require_kiosk_scope", "require_queue_hall", "require_window_scope"]
+
+KIOSK_ROLES = ("kiosk",)
+# who may call, serve and move tickets at a window, and see a hall's queue
+QUEUE_ROLES = ("window_clerk", "supervisor", "admin")
+
+
+def require_kiosk_scope(principal: Principal, hall_lineage: list[str]) -> None:
+    """A kiosk grant covers exactly its hall (a grant without a hall: every hall)."""
+    require_hall_scope(principal, hall_lineage, KIOSK_ROLES)
+
+
+def require_queue_hall(principal: Principal, hall_lineage: list[str]) -> None:
+    """Before a window or ticket is read: some queue grant reaches the hall at all, so a caller from
+    another hall learns nothing about its windows and tickets."""
+    require_hall_scope(principal, hall_lineage, QUEUE_ROLES)
+
+
+def require_window_scope(principal: Principal, hall_lineage: list[str], department_code: str) -> None:
+    if not principal.covers(hall_lineage, department_code, QUEUE_ROLES):
+        raise AppError("out_of_scope", 403)
