@@ -180,23 +180,40 @@ def cpu_by_process() -> dict[int, tuple[float, str]]:
     return seen
 
 
-def busiest_others(before: dict[int, tuple[float, str]], elapsed: float, ours: set[int],
-                   top: int = 4) -> list[str]:
-    """The processes other than the bench's own that kept the machine busiest since `before`."""
-    ours = set(ours)
-    after = cpu_by_process()
-    parents = {pid: int(f[1]) for pid in after for f in [_stat_fields(pid)] if f}
-    grown = True
-    while grown:  # every descendant of ours is ours
-        children = {pid for pid, parent in parents.items() if parent in ours} - ours
-        ours |= children
-        grown = bool(children)
-    used = []
-    for pid, (cpu, command) in after.items():
-        spent = cpu - before.get(pid, (0.0, ""))[0]
-        if pid not in ours and spent > 0.05 * elapsed and command:
-            used.append((spent, command))
-    return [f"{spent / elapsed:>5.0%} of a core  {command[:110]}" for spent, command in sorted(used, reverse=True)[:top]]
+class OtherWork:
+    """CPU of the processes that are not this bench's (nor its servers', wrk's, or this run's database
+    backends and Redis), summed over the scenarios, so a reader sees what else ran on the machine. A
+    process that starts and ends within one scenario is missed; the "other" column still counts it."""
+
+    def __init__(self, database: str | None):
+        self.database = database
+        self.spent: dict[tuple[int, str], float] = {}
+        self.elapsed = 0.0
+
+    def _ours(self, snapshot: dict[int, tuple[float, str]]) -> set[int]:
+        ours = {os.getpid()}
+        parents = {pid: int(f[1]) for pid in snapshot for f in [_stat_fields(pid)] if f}
+        grown = True
+        while grown:  # the servers, their workers, wrk
+            children = {pid for pid, parent in parents.items() if parent in ours} - ours
+            ours |= children
+            grown = bool(children)
+        return ours
+
+    def add(self, before: dict[int, tuple[float, str]], elapsed: float) -> None:
+        after = cpu_by_process()
+        ours = self._ours(after)
+        self.elapsed += elapsed
+        for pid, (cpu, command) in after.items():
+            if pid in ours or not command or command.startswith("redis-server") or (
+                    self.database and f" {self.database} " in command):
+                continue
+            self.spent[(pid, command)] = self.spent.get((pid, command), 0.0) + cpu - before.get(pid, (0.0, ""))[0]
+
+    def busiest(self, top: int = 5) -> list[str]:
+        ranked = sorted(((spent, command) for (_, command), spent in self.spent.items()
+                         if spent > 0.02 * self.elapsed), reverse=True)[:top]
+        return [f"{spent / self.elapsed:>5.0%} of a core  {command[:110]}" for spent, command in ranked]
 
 
 def machine_busy_seconds() -> float:
@@ -547,12 +564,14 @@ async def bench(backend: str, *, workers: int, seconds: float, connections: int,
             scenarios.append(bare_hello("bare GET /hello (again, drift check)"))
 
         results = []
-        others_before, run_started = cpu_by_process(), time.monotonic()
+        others = OtherWork(database)
         for number, scenario in enumerate(scenarios):
+            others_before, started = cpu_by_process(), time.monotonic()
             result = await measure(scenario, bases[scenario.target], seconds=seconds, connections=connections,
                                    threads=threads, server_pid=pids[scenario.target], database=database,
                                    files=files, output=var_dir / f"wrk-{number:02d}.txt")
             results.append(result)
+            others.add(others_before, time.monotonic() - started)
             print(f"  measured {scenario.name.strip()}: {result.requests} requests", file=sys.stderr, flush=True)
         print()
         print_table(results)
@@ -561,9 +580,8 @@ async def bench(backend: str, *, workers: int, seconds: float, connections: int,
         print(f"\nehall log: {log.count('[SMS to ')} SMS printed, {log.count('unhandled error')} unhandled errors, "
               f"{error_lines} error lines")
         print(f"load average after the run: {os.getloadavg()[0]:.2f}")
-        # PostgreSQL and Redis serve this run too: they are listed with the rest
-        print("busiest processes beside the servers and wrk, over the measured part of the run:")
-        for line in busiest_others(others_before, time.monotonic() - run_started, {os.getpid()}) or ["  (none)"]:
+        print("other processes busiest during the scenarios (PostgreSQL's shared processes included):")
+        for line in others.busiest() or ["(none above 2% of a core)"]:
             print(f"  {line}")
     finally:
         await stop_server(ehall)
