@@ -107,27 +107,27 @@ class TestTakeover:
         assert await runs_of(job) == 1
 
     async def test_a_long_run_renews_its_lease_so_nobody_runs_it_twice(self, server):
-        # real time: a lease of 0.3 s, a run of 1 s, another runner knocking every 50 ms
+        # real time: a lease of 0.6 s, a run of over 1.2 s (two leases), another runner knocking every 50 ms
         job = counting_job()
         release = asyncio.Event()
         ran = []
 
         async def slow(rt) -> int:
             ran.append(1)
-            await asyncio.wait_for(release.wait(), 1.0)
+            await asyncio.wait_for(release.wait(), 30)
             return 1
 
         slow_job = Job(job.name, every=HOUR, run=slow)
-        holder = runner(server, "slow", [slow_job], lease_seconds=0.3)
-        other = runner(server, "other", [slow_job], lease_seconds=0.3)
+        holder = runner(server, "slow", [slow_job], lease_seconds=0.6)
+        other = runner(server, "other", [slow_job], lease_seconds=0.6)
         running = asyncio.create_task(holder.run_if_due(slow_job))
         outcomes = []
-        for _ in range(16):
+        for _ in range(24):
             await asyncio.sleep(0.05)
             outcomes.append(await other.run_if_due(slow_job))
         release.set()
         assert await running == "ran"
-        assert outcomes == ["held_elsewhere"] * 16
+        assert outcomes == ["held_elsewhere"] * 24
         assert len(ran) == 1
 
     async def test_a_stopped_runner_releases_its_jobs_at_once(self, server, frozen):
