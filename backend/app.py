@@ -1,6 +1,7 @@
 """create_app(settings) -> Sanic: the one place where everything is wired."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -19,6 +20,7 @@ from backend.kit.errors import AppError
 from backend.kit.gate import WorkGate
 from backend.kit.http import error_to_problem, problem_response
 from backend.kit.i18n import MessageCatalogue
+from backend.kit.jobs import JobRunner
 from backend.kit.observability import configure_logging, observe_request
 from backend.kit.openapi import document_websockets
 from backend.kit.pii import PiiCipher, redact_text
@@ -37,7 +39,7 @@ from miniprogram_api.routes import bp as miniprogram_bp
 from miniprogram_api.wechat import WechatGateway
 from notify.sms import ConsoleSmsSender, SmsTemplates
 
-__all__ = ["create_app", "build_runtime"]
+__all__ = ["create_app", "build_runtime", "close_runtime"]
 
 log = logging.getLogger("ehall.http")
 
@@ -66,9 +68,18 @@ def build_runtime(settings: Settings, messages: MessageCatalogue | None = None) 
     )
 
 
-def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool = True) -> Sanic:
+async def close_runtime(rt: Runtime) -> None:
+    await rt.broker.close()
+    await rt.wechat.close()
+    if rt.redis is not None:
+        await rt.redis.aclose()
+
+
+def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool = True,
+               run_jobs: bool = False) -> Sanic:
     """Build the app. `manage_database=False` leaves Tortoise to the caller (tests that share one
-    initialised database between several apps in one process)."""
+    initialised database between several apps in one process). `run_jobs` runs the periodic jobs
+    (backend.jobs) in the server process, as `ehall serve` does on the embedded default."""
     configure_logging()
     app = Sanic(name)
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
@@ -101,13 +112,26 @@ def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool
             await init_db(settings)
         app.ctx.rt = build_runtime(settings, messages)
 
+    if run_jobs:
+        @app.after_server_start
+        async def start_jobs(app: Sanic) -> None:
+            from backend.jobs import JOBS
+
+            app.ctx.job_runner = JobRunner(app.ctx.rt, JOBS)
+            app.add_task(app.ctx.job_runner.run_until_stopped(settings.worker.stop_grace_seconds),
+                         name="ehall-jobs")
+
+        @app.before_server_stop
+        async def stop_jobs(app: Sanic) -> None:
+            # a run in progress may finish (within the grace), then the leases are released
+            app.ctx.job_runner.stop()
+            task = app.get_task("ehall-jobs", raise_exception=False)
+            if task is not None:
+                await asyncio.gather(task, return_exceptions=True)
+
     @app.after_server_stop
     async def stop(app: Sanic) -> None:
-        rt: Runtime = app.ctx.rt
-        await rt.broker.close()
-        await rt.wechat.close()
-        if rt.redis is not None:
-            await rt.redis.aclose()
+        await close_runtime(app.ctx.rt)
         if manage_database:
             await close_db()
 

@@ -1,4 +1,4 @@
-"""ehall serve | migrate | seed | staff create|disable|grants | config"""
+"""ehall serve | worker | migrate | seed | staff create|disable|grants | config"""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +7,7 @@ import getpass
 import json
 import os
 import shutil
+import signal
 import sys
 from functools import partial
 from pathlib import Path
@@ -76,7 +77,12 @@ def cmd_serve(args: argparse.Namespace) -> None:
           f"  openapi  {base}/docs/openapi.json\n  health   {base}/healthz   ready {base}/readyz\n"
           f"  database {mask_url_password(settings.database_url)}   "
           f"redis {mask_url_password(settings.redis_url) or '(in-process)'}", flush=True)
-    loader = AppLoader(factory=partial(create_app, settings))
+    if settings.jobs_run_in_serve:
+        print("  jobs     run in this process (" + ("SQLite" if settings.is_sqlite else "worker.in_serve") + ")",
+              flush=True)
+    else:
+        print("  jobs     not run here: start `ehall worker` beside it", flush=True)
+    loader = AppLoader(factory=partial(create_app, settings, run_jobs=settings.jobs_run_in_serve))
     app = loader.load()
     app.prepare(host=args.host, port=args.port, workers=args.workers, access_log=False,
                 single_process=args.workers == 1, motd=False)
@@ -85,6 +91,38 @@ def cmd_serve(args: argparse.Namespace) -> None:
         Sanic.serve_single(primary=app)
     else:
         Sanic.serve(primary=app, app_loader=loader)
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    settings = _settings()
+    asyncio.run(_work(settings))
+
+
+async def _work(settings: Settings) -> None:
+    """Run the periodic jobs until SIGINT or SIGTERM; then let a run in progress finish (within
+    worker.stop_grace_seconds) and release the leases, so another worker takes over at once."""
+    from backend.app import build_runtime, close_runtime
+    from backend.jobs import JOBS
+    from backend.kit.db import close_db, init_db
+    from backend.kit.jobs import JobRunner
+    from backend.kit.observability import configure_logging
+
+    configure_logging()
+    await init_db(settings)
+    rt = build_runtime(settings)
+    runner = JobRunner(rt, JOBS)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, runner.stop)
+    print(f"ehall worker {runner.holder}: {', '.join(job.name for job in JOBS)}\n"
+          f"  database {mask_url_password(settings.database_url)}   tick {settings.worker.tick_seconds:g} s   "
+          f"lease {settings.worker.lease_seconds:g} s", flush=True)
+    try:
+        await runner.run_until_stopped(settings.worker.stop_grace_seconds)
+    finally:
+        await close_runtime(rt)
+        await close_db()
+    print("ehall worker stopped", flush=True)
 
 
 # --- staff ----------------------------------------------------------------------------------------
@@ -233,6 +271,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1,
                        help="worker processes; more than one needs EHALL_REDIS_URL and PostgreSQL")
     serve.set_defaults(func=cmd_serve)
+    commands.add_parser("worker", help="run the periodic jobs until SIGTERM (beside `ehall serve` on PostgreSQL)") \
+        .set_defaults(func=cmd_worker)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
     commands.add_parser("seed", help="(re)load the catalogue from config/catalog").set_defaults(func=cmd_seed)
     make = commands.add_parser("makemigrations", help="write a migration for model changes (developers)")

@@ -144,6 +144,19 @@ class MetricsSettings(BaseModel):
     token: SecretStr = SecretStr("")
 
 
+class WorkerSettings(BaseModel):
+    # how often each runner looks at each job: a due job starts at most this late
+    tick_seconds: float = Field(default=5, gt=0)
+    # a runner holds a job this long past its last tick or heartbeat; a crashed runner's jobs wait
+    # at most this long before another runner takes them over
+    lease_seconds: float = Field(default=60, gt=0)
+    # whether `ehall serve` runs the jobs itself: "auto" on SQLite only (one process, nothing else
+    # to run them); on PostgreSQL the deployment runs `ehall worker`
+    in_serve: Literal["auto", "always", "never"] = "auto"
+    # on SIGTERM a run in progress gets this long to finish before it is cancelled
+    stop_grace_seconds: float = Field(default=30, ge=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="EHALL_",
@@ -181,6 +194,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     appointments: AppointmentSettings = AppointmentSettings()
     queueing: QueueSettings = QueueSettings()
+    worker: WorkerSettings = WorkerSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -200,6 +214,12 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def jobs_run_in_serve(self) -> bool:
+        if self.worker.in_serve == "auto":
+            return self.is_sqlite
+        return self.worker.in_serve == "always"
 
     def resolved_config_dir(self) -> Path:
         path = Path(self.config_dir)

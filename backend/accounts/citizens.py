@@ -4,10 +4,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F
+from tortoise.expressions import F, Q
 
 from backend.accounts.models import Citizen, OtpChallenge, WechatIdentity
 from backend.accounts.schemas import CitizenLogin, CitizenProfile, ProfilePatch, SmsCodeSent
@@ -22,6 +22,7 @@ from backend.runtime import Runtime
 __all__ = [
     "request_sms_code", "login_with_sms_code", "get_profile", "update_profile", "register_citizen",
     "find_by_phone", "lock_citizen", "attach_phone", "absorb_citizen", "is_real_name",
+    "purge_expired_credentials",
 ]
 
 
@@ -74,6 +75,17 @@ async def _consume_sms_code(rt: Runtime, phone_index: str, code: str) -> None:
         raise AppError("otp_invalid", 400, remaining=remaining)
     if not await OtpChallenge.filter(id=challenge.id, consumed_at__isnull=True).update(consumed_at=clock.now()):
         raise AppError("otp_expired", 400)  # a concurrent login with the same code won
+
+
+async def purge_expired_credentials(rt: Runtime, *, now: datetime | None = None) -> int:
+    """(periodic job) Delete login codes that can no longer be used, expired or consumed, and refresh
+    tokens long expired; returns how many rows went. Counting sends per phone lives in the rate
+    limiter, not in these rows, so nothing that limits logins is lost."""
+    now = now or clock.now()
+    async with unit_of_work(rt) as uow:
+        codes = await OtpChallenge.filter(Q(expires_at__lt=now) | Q(consumed_at__isnull=False)) \
+            .using_db(uow.tx).delete()
+    return codes + await sessions.purge_expired_refresh_tokens(rt, now=now)
 
 
 async def login_with_sms_code(rt: Runtime, *, phone: str, code: str, client_ip: str) -> CitizenLogin:

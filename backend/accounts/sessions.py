@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from backend.accounts.models import Citizen, RefreshToken, StaffGrant, StaffUser
 from backend.accounts.schemas import TokenPair
@@ -15,7 +15,8 @@ from backend.kit.errors import AppError
 from backend.kit.uow import UnitOfWork, unit_of_work
 from backend.runtime import Runtime
 
-__all__ = ["open_session", "refresh_session", "logout", "end_sessions", "staff_principal", "citizen_principal"]
+__all__ = ["open_session", "refresh_session", "logout", "end_sessions", "staff_principal", "citizen_principal",
+           "purge_expired_refresh_tokens"]
 
 
 def _sha256(value: str) -> str:
@@ -102,6 +103,15 @@ async def end_sessions(rt: Runtime, *, kind: str, subject_id: int, uow: UnitOfWo
     families = await RefreshToken.filter(subject_kind=kind, subject_id=subject_id, revoked_at__isnull=True) \
         .using_db(uow.tx).distinct().values_list("family", flat=True)
     await _revoke_families(rt, list(families), uow=uow)
+
+
+async def purge_expired_refresh_tokens(rt: Runtime, *, now: datetime | None = None) -> int:
+    """Delete refresh tokens that expired more than `auth.refresh_ttl_days` ago. An expired token
+    opens nothing; it is kept that long after so that presenting a spent one still ends its session
+    (refresh_session) while a copy of it could be around, and not for ever."""
+    cutoff = (now or clock.now()) - timedelta(days=rt.settings.auth.refresh_ttl_days)
+    async with unit_of_work(rt) as uow:
+        return await RefreshToken.filter(expires_at__lt=cutoff).using_db(uow.tx).delete()
 
 
 async def _revoke_families(rt: Runtime, families: list[str], *, uow: UnitOfWork) -> None:

@@ -1,8 +1,8 @@
-"""Tables every domain writes to: the event outbox and the audit log."""
+"""Tables every domain writes to: the event outbox and the audit log; the leases of periodic jobs."""
 from tortoise import fields
 from tortoise.models import Model
 
-__all__ = ["OutboxEvent", "AuditEntry"]
+__all__ = ["OutboxEvent", "AuditEntry", "JobLease"]
 
 
 class OutboxEvent(Model):
@@ -35,3 +35,19 @@ class AuditEntry(Model):
     class Meta:
         table = "audit_entry"
         indexes = (("subject_kind", "subject_id"), ("actor_kind", "actor_id"))
+
+
+class JobLease(Model):
+    """Who may run a periodic job now, and how its last run went (kit.jobs). One row per job: a runner
+    takes it with a conditional UPDATE (expired, or already its own), so of all the processes on all
+    the machines one at a time runs the job, and a crashed holder's lease simply runs out."""
+    name = fields.CharField(max_length=64, primary_key=True)
+    holder = fields.CharField(max_length=96)           # "host:pid:random" of the runner holding it
+    expires_at = fields.DatetimeField()
+    last_run_at = fields.DatetimeField(null=True)      # when the last run started, ok or not
+    last_ok_at = fields.DatetimeField(null=True)       # when the last successful run started
+    runs = fields.BigIntField(default=0)
+    last_error = fields.CharField(max_length=300, null=True)  # exception class and redacted message
+
+    class Meta:
+        table = "job_lease"
