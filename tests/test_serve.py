@@ -93,7 +93,7 @@ async def test_the_openapi_document_describes_every_route_with_schemas(served):
         "/api/v1/appointments/{appointment_id}": ["get"], "/api/v1/appointments/{appointment_id}/cancel": ["post"],
         "/api/v1/appointments/{appointment_id}/reschedule": ["post"], "/api/v1/appointments/{appointment_id}/qr": ["get"],
         "/api/v1/tickets": ["get", "post"], "/api/v1/tickets/{ticket_id}": ["get"],
-        "/api/v1/tickets/{ticket_id}/cancel": ["post"], "/api/v1/kiosk/tickets": ["post"],
+        "/api/v1/tickets/{ticket_id}/cancel": ["post"], "/api/v1/kiosk/tickets": ["post"], "/api/v1/kiosk/check-in": ["post"],
         "/api/v1/staff/halls/{code}/windows/{number}/call-next": ["post"],
         "/api/v1/staff/halls/{code}/windows/{number}/recall": ["post"],
         "/api/v1/staff/halls/{code}/windows/{number}/skip": ["post"],

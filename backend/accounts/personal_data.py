@@ -18,10 +18,10 @@ from backend.kit.auth import Principal
 from backend.kit.errors import AppError
 from backend.kit.pii import ID_NUMBER, NAME, PHONE, reveal
 from backend.kit.ratelimit import Window, enforce
-from backend.kit.uow import unit_of_work
+from backend.kit.uow import UnitOfWork, unit_of_work
 from backend.runtime import Runtime
 
-__all__ = ["find_citizen_by_phone", "read_citizen_pii", "PII_READ_ROLES"]
+__all__ = ["find_citizen_by_phone", "read_citizen_pii", "record_contact", "PII_READ_ROLES"]
 
 
 def _allowance(rt: Runtime) -> list[Window]:
@@ -66,3 +66,11 @@ async def read_citizen_pii(rt: Runtime, *, principal: Principal, citizen_id: int
     return CitizenPii(id=citizen.id, phone=reveal(rt.cipher, citizen.phone_enc, PHONE),
                       name=reveal(rt.cipher, citizen.name_enc, NAME),
                       id_number=reveal(rt.cipher, citizen.id_number_enc, ID_NUMBER))
+
+
+async def record_contact(rt: Runtime, *, citizen_id: int, hall: str, source: str, staff_id: int | None = None,
+                         uow: UnitOfWork) -> None:
+    """A citizen's business with a hall (a check-in, a ticket, a case): for the next
+    `staff.pii_relation_hours` that hall's staff may read the citizen's data, each read audited."""
+    await CitizenContact.create(citizen_id=citizen_id, hall_code=hall, source=source, staff_id=staff_id,
+                                using_db=uow.tx)

@@ -1,7 +1,8 @@
 """A hall's appointment slots (public) and the citizen's own bookings."""
 from sanic import Blueprint, HTTPResponse, Request
 
-from backend.appointments import schemas, service
+from backend.appointments import flows, schemas, service
+from backend.appointments.permissions import CHECK_IN_ROLES
 from backend.catalog.schemas import HALL_CODE_PATTERN
 from backend.kit.auth import authenticated
 from backend.kit.http import json_response, parse_body, parse_query, path_id, path_value
@@ -100,3 +101,15 @@ async def check_in_qr(request: Request, appointment_id: str):
     # the code checks a booking in: it stays on the holder's phone, in no shared cache
     return HTTPResponse(image.content, content_type=image.media_type,
                         headers={"Cache-Control": "private, no-store"})
+
+
+@bp.post("/kiosk/check-in")
+@doc(summary="Check a booking in at the hall's kiosk (签到): its QR code becomes a priority ticket; "
+             "a second scan answers the same ticket", tag="kiosk",
+     body=schemas.CheckInRequest, response=schemas.CheckInOut, errors=(404, 409, 410), secured=True)
+@authenticated(kind="staff", roles=CHECK_IN_ROLES)
+async def check_in(request: Request):
+    body = parse_body(request, schemas.CheckInRequest)
+    checked_in = await flows.check_in(request.app.ctx.rt, principal=request.ctx.principal, code=body.code,
+                                      hall=body.hall)
+    return json_response(checked_in)

@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from backend.catalog.schemas import HALL_CODE_PATTERN
 from backend.kit import clock
 from backend.kit.pagination import PageQuery
+from backend.queueing.schemas import TicketOut
 
 if TYPE_CHECKING:
     from backend.appointments.models import AppointmentSlot
@@ -112,3 +114,17 @@ class QrImage:
     """A booking's check-in code drawn as a QR code."""
     content: bytes
     media_type: str
+
+
+class CheckInRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    code: str = Field(min_length=1, max_length=96, pattern=r"^[0-9A-Za-z.]+$",
+                      description="what the kiosk's scanner read from the booking's QR code")
+    hall: str | None = Field(None, pattern=HALL_CODE_PATTERN,
+                             description="the kiosk's hall; may be left out when the grant names one hall")
+
+
+class CheckInOut(BaseModel):
+    """The booking, now checked in, and the priority ticket it became (the same on a second scan)."""
+    appointment: AppointmentOut
+    ticket: TicketOut
