@@ -262,12 +262,14 @@ async def _schemathesis(served: dict, token: str, *extra: str) -> str:
 
 async def test_schemathesis_finds_no_server_error_as_staff(served):
     env = {**served["env"], "EHALL_STAFF_PASSWORD": "fuzzing password 1"}
-    await _run(*EHALL, "staff", "create", "fuzz-staff", "--role", "supervisor@150900", "--role",
-               "window_clerk@150900", "--role", "kiosk@150900", env=env)
+    code, output = await _run(*EHALL, "staff", "create", "fuzz-staff", "--role", "supervisor@150900", "--role",
+                              "window_clerk@150900", "--role", "kiosk@150900", env=env)
+    assert code == 0, output
     async with httpx.AsyncClient(base_url=served["base"]) as http:
-        token = (await http.post("/api/v1/staff/login", json={"username": "fuzz-staff",
-                                                              "password": "fuzzing password 1"})).json()
-    await _schemathesis(served, token["access_token"])
+        login = await http.post("/api/v1/staff/login", json={"username": "fuzz-staff",
+                                                             "password": "fuzzing password 1"})
+    assert login.status_code == 200, login.text
+    await _schemathesis(served, login.json()["access_token"])
     logged = served["log"].read_text()
     assert "unhandled error" not in logged, logged[-6000:]
 
