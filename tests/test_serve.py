@@ -8,8 +8,10 @@ import json
 import os
 import pty
 import re
+import sqlite3
 import sys
 
+import asyncpg
 import httpx
 import pytest
 
@@ -137,6 +139,38 @@ async def test_staff_create_from_the_command_line(served):
     assert "staff_username_taken" not in output and "Traceback" not in output
     bad_role, output = await _run(*EHALL, "staff", "create", "clerk-x", "--role", "janitor", env=env)
     assert bad_role != 0 and 'There is no role "janitor"' in output
+
+
+async def test_staff_create_waits_for_another_writer_instead_of_failing(served):
+    """The command line writes while the server does (the periodic jobs renew their leases every few
+    seconds). Another writer holds the database while `staff create` starts; the command must wait
+    for it and succeed. On SQLite a transaction that read before the other writer committed cannot
+    write afterwards: this failed ("database is locked") until transactions began IMMEDIATE."""
+    env = {**served["env"], "EHALL_STAFF_PASSWORD": "a long enough password"}
+    url = env["EHALL_DATABASE_URL"]
+    holding = 3.0  # longer than the command takes to start and open its transaction
+    if BACKEND == "sqlite":
+        writer = sqlite3.connect(url.removeprefix("sqlite://"), isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("UPDATE catalog_revision SET revision = revision")
+        create = asyncio.create_task(_run(*EHALL, "staff", "create", "clerk-waits", "--role",
+                                          "window_clerk@150921", env=env))
+        await asyncio.sleep(holding)
+        writer.execute("COMMIT")
+        writer.close()
+    else:
+        writer = await asyncpg.connect(url)
+        transaction = writer.transaction()
+        await transaction.start()
+        await writer.execute("UPDATE catalog_revision SET revision = revision")
+        create = asyncio.create_task(_run(*EHALL, "staff", "create", "clerk-waits", "--role",
+                                          "window_clerk@150921", env=env))
+        await asyncio.sleep(holding)
+        await transaction.commit()
+        await writer.close()
+    code, output = await create
+    assert code == 0, output
+    assert (await _staff_login(served, "clerk-waits", "a long enough password")).status_code == 200
 
 
 @pytest.mark.parametrize("argv,said", [

@@ -85,10 +85,12 @@ async def create_staff(rt: Runtime, *, username: str, password: str, display_nam
     grants = list(grants)
     check_staff_password(password)
     await check_new_staff(rt, username=username, grants=grants, display_name=display_name)
+    # hashed before the transaction: on SQLite the write lock would be held for the whole hash
+    password_hash = hash_password(password)
     async with unit_of_work(rt, tx) as uow:
         if await StaffUser.filter(username=username).using_db(uow.tx).exists():
             raise AppError("staff_username_taken", 409, username=username)
-        staff = await StaffUser.create(username=username, password_hash=hash_password(password),
+        staff = await StaffUser.create(username=username, password_hash=password_hash,
                                        display_name=display_name, using_db=uow.tx)
         for grant in grants:
             await StaffGrant.create(staff=staff, role=grant.role, hall_code=grant.hall,

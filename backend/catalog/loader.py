@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from tortoise.transactions import in_transaction
+from backend.kit.db import transaction
 
 from backend.catalog.calendar import OpeningHours
 from backend.catalog.models import (
@@ -135,7 +135,7 @@ async def load_catalogue_data(data: dict[str, list[dict[str, Any]]]) -> dict[str
     """Load catalogue data as read_catalogue_files gives it; counts of what was loaded."""
     check_catalogue(data)
     departments = {d["code"]: d for d in data["departments"]}
-    async with in_transaction() as tx:
+    async with transaction() as tx:
         # parents before children, so the foreign key always points at a row that exists
         for hall in sorted(data["halls"], key=lambda h: _LEVEL_ORDER[h["level"]]):
             await Hall.update_or_create(code=hall["code"], using_db=tx, defaults={

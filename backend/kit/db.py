@@ -1,14 +1,25 @@
 """The database: one Tortoise app ("ehall") holding every domain's models, migrated by Tortoise itself."""
 from __future__ import annotations
 
+import asyncio
+import contextvars
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tortoise import Tortoise
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.connection import connections
+from tortoise.transactions import in_transaction
 
 from backend.settings import Settings
 
-__all__ = ["MODEL_MODULES", "tortoise_config", "init_db", "close_db", "migrate_db"]
+__all__ = ["MODEL_MODULES", "tortoise_config", "init_db", "close_db", "migrate_db", "transaction"]
+
+T = TypeVar("T")
+SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 # Every module that defines models; the migrations under backend/migrations/ are made from these.
 MODEL_MODULES = [
@@ -28,9 +39,20 @@ def _connection_url(settings: Settings) -> str:
     return url
 
 
+def _connection(settings: Settings) -> str | dict[str, Any]:
+    url = _connection_url(settings)
+    if not url.startswith("sqlite://"):
+        return url
+    connection = expand_db_url(url)
+    connection["engine"] = "backend.kit.sqlite"  # BEGIN IMMEDIATE; see there why
+    # how long a writer waits for another process's write lock (the command line beside `serve`)
+    connection["credentials"].setdefault("busy_timeout", SQLITE_BUSY_TIMEOUT_MS)
+    return connection
+
+
 def tortoise_config(settings: Settings) -> dict[str, Any]:
     return {
-        "connections": {"default": _connection_url(settings)},
+        "connections": {"default": _connection(settings)},
         "apps": {
             "ehall": {
                 "models": MODEL_MODULES,
@@ -68,3 +90,64 @@ async def migrate_db(settings: Settings) -> None:
 
     await migrate(config=tortoise_config(settings))
     await Tortoise.close_connections()
+
+
+
+@asynccontextmanager
+async def transaction() -> AsyncIterator[BaseDBAsyncClient]:
+    """`in_transaction()`, whose opening and closing a cancellation cannot cut in half.
+
+    A request is cancelled wherever it stands when its client goes away (a herder's phone loses the
+    network). Tortoise's transaction contexts are not safe against that: cancelled after taking the
+    SQLite connection's lock but before BEGIN has returned, the lock is never released and every
+    later query of the process waits forever; on PostgreSQL the pooled connection is never given
+    back. So the opening and the closing each run to their end in a task of their own, and a
+    cancellation that arrives meanwhile is let through once they have: after the opening, the
+    transaction is rolled back at once; during the closing, the commit or rollback finishes first.
+    tests/kit/test_cancelled_transactions.py cancels a change at every step.
+
+    Both tasks run in one copy of the caller's context, because Tortoise keeps "the connection of
+    this transaction" in a context variable that the opening sets and the closing resets; the body
+    runs in the caller's own context, where the same connection is set while it runs.
+    """
+    context = in_transaction()
+    scope = contextvars.copy_context()
+    connection, error, cancelled = await _whole(context.__aenter__(), scope)
+    if error is not None:
+        raise error
+    if cancelled:  # opened, but the caller is gone: end it at once
+        await _whole(context.__aexit__(asyncio.CancelledError, asyncio.CancelledError(), None), scope)
+        raise asyncio.CancelledError
+    token = connections.set(context.connection_name, connection)
+    try:
+        yield connection
+    except BaseException as failure:
+        connections.reset(token)
+        _, _, cancelled = await _whole(context.__aexit__(type(failure), failure, failure.__traceback__), scope)
+        if cancelled and not isinstance(failure, asyncio.CancelledError):
+            raise asyncio.CancelledError from failure
+        raise
+    connections.reset(token)
+    _, error, cancelled = await _whole(context.__aexit__(None, None, None), scope)
+    if error is not None:
+        raise error
+    if cancelled:
+        raise asyncio.CancelledError
+
+
+async def _whole(step: Coroutine[Any, Any, T], scope: contextvars.Context) -> tuple[T | None, BaseException | None, bool]:
+    """Run `step` to its end in `scope` even if the caller is cancelled meanwhile. Answers its result,
+    its error, and whether the caller was cancelled (the caller then raises CancelledError itself)."""
+    me = asyncio.current_task()
+    cancels_before = me.cancelling() if me else 0
+    task = asyncio.create_task(step, context=scope)
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except BaseException:  # our cancellation (the task runs on), or the task's own end: see below
+            pass
+    cancelled = bool(me and me.cancelling() > cancels_before)
+    if task.cancelled():
+        return None, asyncio.CancelledError(), cancelled
+    error = task.exception()
+    return (None if error is not None else task.result()), error, cancelled

@@ -21,8 +21,8 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.transactions import in_transaction
 
+from backend.kit.db import transaction
 from backend.kit.models import AuditEntry, OutboxEvent
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ async def unit_of_work(rt: "Runtime", tx: UnitOfWork | None = None) -> AsyncIter
     if tx is not None:
         yield tx  # joined: the caller's transaction commits, and the caller's exit publishes
         return
-    async with in_transaction() as connection:
+    async with transaction() as connection:
         uow = UnitOfWork(connection)
         yield uow
     # committed. Realtime is a hint (clients refetch): a broker that is down must not turn a change
