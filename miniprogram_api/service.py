@@ -29,7 +29,10 @@ async def login_with_wechat(rt: Runtime, *, code: str) -> WechatLogin:
     for _ in range(2):  # two first logins of one openid at once: the loser finds the winner's row
         try:
             async with unit_of_work(rt) as uow:
-                identity = await WechatIdentity.get_or_none(appid=appid, openid=session.openid).using_db(uow.tx)
+                # locked: the closing of the account deletes this row, and the two must not interleave
+                # (the login's session would escape the closing's ending of sessions)
+                identity = await WechatIdentity.filter(appid=appid, openid=session.openid).using_db(uow.tx) \
+                    .select_for_update().first()
                 is_new = identity is None
                 if identity is None:
                     citizen = await citizens.register_citizen(rt, channel="wechat", uow=uow)

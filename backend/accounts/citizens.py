@@ -94,7 +94,7 @@ async def login_with_sms_code(rt: Runtime, *, phone: str, code: str, client_ip: 
     for _ in range(2):  # two first logins of one new phone at once: the loser finds the winner's row
         try:
             async with unit_of_work(rt) as uow:
-                citizen = await find_by_phone(rt, phone=phone, uow=uow)
+                citizen = await find_by_phone(rt, phone=phone, uow=uow, lock=True)
                 is_new = citizen is None
                 if citizen is None:
                     citizen = await register_citizen(rt, channel="sms", phone=phone, uow=uow)
@@ -116,8 +116,15 @@ async def register_citizen(rt: Runtime, *, channel: str, phone: str | None = Non
     return citizen
 
 
-async def find_by_phone(rt: Runtime, *, phone: str, uow: UnitOfWork | None = None) -> Citizen | None:
+async def find_by_phone(rt: Runtime, *, phone: str, uow: UnitOfWork | None = None,
+                        lock: bool = False) -> Citizen | None:
+    """The citizen with this phone; with `lock`, their row stays locked until the unit of work ends.
+    A login locks it so that it serialises with the closing of the same account (which locks it too):
+    the login lands before the closing, whose ending of sessions then includes it, or after it, when
+    the row has lost the phone and the login makes a new citizen."""
     query = Citizen.filter(phone_index=rt.cipher.index(phone, purpose=PHONE))
+    if uow and lock:
+        query = query.select_for_update()
     return await (query.using_db(uow.tx) if uow else query).first()
 
 

@@ -1,5 +1,6 @@
 """A citizen's own data: closing the account (注销) erases it and ends every session; an export gives
 the citizen a copy of what the centre holds, and who on the staff read it."""
+import asyncio
 import uuid
 from datetime import date, timedelta
 
@@ -7,7 +8,7 @@ from backend.accounts.models import Citizen, WechatIdentity
 from backend.kit.auth import Grant
 from backend.kit.identity import id_number_check_char
 from backend.kit.models import AuditEntry, OutboxEvent
-from tests.factories import bearer, login_citizen, new_phone, staff_tokens
+from tests.factories import bearer, login_citizen, new_phone, sms_code_for, staff_tokens
 
 CLOSE = {"confirm": "true"}
 READ = {"hall": "150900", "reason": "核验身份 identity check at the window"}
@@ -76,6 +77,42 @@ class TestCloseAccount:
         assert other_session.status_code == 401 and other_session.json()["code"] == "session_ended"
         assert [r.status_code for r in refreshes] == [401, 401]
         assert {r.json()["code"] for r in refreshes} == {"refresh_token_invalid"}
+
+    async def test_a_login_racing_the_closing_comes_first_and_ends_or_comes_after_as_a_new_citizen(
+            self, app_with, capsys):
+        """An SMS login of the same phone sent at the same moment as the closing: it must either land
+        before it (and its session ends with the others) or after it (and open a new account). A
+        session of the closed account that escaped the ending would be accepted everywhere."""
+        running = await app_with(otp={"per_phone_per_minute": 1000, "per_phone_per_hour": 1000,
+                                      "per_phone_per_day": 1000})
+        async with running.client() as http:
+            for _ in range(10):
+                phone = new_phone()
+                first = await login_citizen(http, capsys, phone)
+                assert (await http.post("/api/v1/auth/sms-code", json={"phone": phone})).status_code == 202
+                code = sms_code_for(phone, capsys.readouterr().out)
+                closed, login = await asyncio.gather(
+                    http.delete("/api/v1/me", headers=bearer(first), params=CLOSE),
+                    http.post("/api/v1/auth/login", json={"phone": phone, "code": code}))
+                assert closed.status_code == 204, closed.text
+                assert login.status_code == 200, login.text
+                raced = login.json()
+                # an endpoint that does not read the citizen row: only the session registry stops it
+                mine = await http.get("/api/v1/appointments", headers=bearer(raced))
+                assert mine.status_code == (200 if raced["is_new"] else 401), (raced["is_new"], mine.text)
+
+    async def test_a_wechat_login_racing_the_closing_comes_first_and_ends_or_comes_after_as_a_new_citizen(
+            self, client, fake_wechat):
+        for _ in range(10):
+            citizen = await _wechat_citizen(client, fake_wechat)
+            closed, login = await asyncio.gather(
+                client.delete("/api/v1/me", headers=bearer(citizen), params=CLOSE),
+                client.post("/mp/v1/auth/login", json={"code": fake_wechat.issue_login_code(openid=citizen["openid"])}))
+            assert closed.status_code == 204, closed.text
+            assert login.status_code == 200, login.text
+            raced = login.json()
+            mine = await client.get("/api/v1/appointments", headers=bearer(raced))
+            assert mine.status_code == (200 if raced["is_new"] else 401), (raced["is_new"], mine.text)
 
     async def test_the_row_keeps_its_id_and_loses_phone_name_and_id_number(self, client, capsys):
         tokens = await login_citizen(client, capsys)
