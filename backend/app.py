@@ -60,6 +60,7 @@ def build_runtime(settings: Settings, messages: MessageCatalogue | None = None) 
         sms=ConsoleSmsSender(SmsTemplates(config_dir / "templates" / "sms.toml"), settings.sms.sign_name),
         wechat=WechatGateway(settings, redis),
         catalogue_cache=AnswerCache(settings.catalog.cache_seconds),
+        catalogue_revision_cache=AnswerCache(settings.catalog.revision_check_seconds, max_entries=1),
         log=log,
         revocations=RedisSessionRevocations(redis, settings.redis_prefix, keep) if redis
         else MemorySessionRevocations(keep),

@@ -35,6 +35,7 @@ class Runtime:
     sms: SmsSender
     wechat: WechatGateway
     catalogue_cache: AnswerCache
+    catalogue_revision_cache: AnswerCache   # the revision itself, read at most once a second or so
     log: logging.Logger
     revocations: SessionRevocations
     password_checks: WorkGate          # argon2 verifications in flight

@@ -83,6 +83,7 @@ class WechatSettings(BaseModel):
 class CatalogSettings(BaseModel):
     max_age_seconds: int = 300
     cache_seconds: float = 30
+    revision_check_seconds: float = Field(1, ge=0, le=60)
 
 
 class SlotShape(BaseModel):

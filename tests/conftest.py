@@ -63,6 +63,8 @@ async def base_settings(tmp_path_factory) -> AsyncIterator[dict]:
         # every test client is 127.0.0.1: per-address limits are tested on their own (X-Forwarded-For)
         "otp": {"per_ip_per_hour": 1_000_000, "login_per_ip_per_minute": 1_000_000},
         "staff": {"login_attempts_per_ip_per_15_minutes": 1_000_000},
+        # tests add catalogue rows and bump the revision (tests/rows.py): every request sees them at once
+        "catalog": {"revision_check_seconds": 0},
     }
     if BACKEND == "postgres":
         database = f"ehall_test_{RUN_ID}"

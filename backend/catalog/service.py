@@ -2,7 +2,8 @@
 
 Reads return the response schemas' models (catalog/schemas.py), the one definition of each answer.
 Finished answers are kept in `rt.catalogue_cache` under the catalogue revision (`kept`): `ehall seed`
-bumps it, so no process serves an answer built from an older catalogue once the reload has committed.
+bumps it, so no process serves an answer built from an older catalogue for longer than
+`catalog.revision_check_seconds` after the reload has committed.
 """
 from __future__ import annotations
 
@@ -46,15 +47,21 @@ def _connection(tx: UnitOfWork | None):
 
 
 async def catalogue_revision(rt: Runtime) -> int:
-    """The revision `ehall seed` bumped last (0 before the first load)."""
+    """The revision `ehall seed` bumped last (0 before the first load), as this process read it at most
+    `catalog.revision_check_seconds` ago: the read cost a kept answer as much as the rest of the
+    request (bench/README.md), and a burst of requests reads it once."""
+    return await rt.catalogue_revision_cache.get("revision", _read_catalogue_revision)
+
+
+async def _read_catalogue_revision() -> int:
     revision = await CatalogRevision.filter(id=1).first().values_list("revision", flat=True)
     return int(revision or 0)
 
 
 async def kept(rt: Runtime, *, key: tuple[Hashable, ...], build: Callable[[], Awaitable[T]]) -> T:
     """What `build()` returns for `key`, kept a few seconds in this process under the current catalogue
-    revision: one primary-key read per request instead of the answer's 10-50 queries, and an answer
-    built from an older catalogue is never served after a reload."""
+    revision: no query at all for most requests instead of the answer's 10-50, and an answer built
+    from an older catalogue is not served once this process has seen the reload's revision."""
     return await rt.catalogue_cache.get((await catalogue_revision(rt), *key), build)
 
 

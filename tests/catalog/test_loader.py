@@ -1,5 +1,6 @@
 """`ehall seed`: the catalogue files load in one transaction, reload idempotently, and contradictions
 are refused before anything is written."""
+import asyncio
 import re
 import shutil
 
@@ -9,6 +10,7 @@ from backend.catalog.loader import (
     CatalogueError, check_catalogue, load_catalogue, load_catalogue_data, read_catalogue_files,
 )
 from backend.catalog.models import CatalogRevision, Hall, HallItem, ServiceItem, Topic
+from tests.rows import bump_catalogue_revision, make_hall
 
 
 async def test_reloading_changes_nothing_but_the_revision(database, settings):
@@ -50,8 +52,8 @@ def test_the_files_hold_what_the_centre_reported(settings):
 
 async def test_after_a_reload_no_kept_answer_of_the_old_catalogue_is_served(app_with, settings, tmp_path):
     """Answers are kept under the catalogue revision: `ehall seed` bumps it, so a process with a long
-    answer cache serves the new catalogue as soon as the reload has committed."""
-    running = await app_with(catalog={"cache_seconds": 600})
+    answer cache serves the new catalogue as soon as it has read the new revision (here at every request)."""
+    running = await app_with(catalog={"cache_seconds": 600, "revision_check_seconds": 0})
     village = "150929100201"
     source = settings.resolved_config_dir() / "catalog"
     changed = tmp_path / "catalog"
@@ -74,6 +76,21 @@ async def test_after_a_reload_no_kept_answer_of_the_old_catalogue_is_served(app_
             assert (await http.get("/api/v1/halls")).headers["etag"] == tree_before
     finally:
         await load_catalogue(source)
+
+
+async def test_a_process_reads_the_revision_once_per_check_interval(app_with):
+    """Between two reads of the revision a process serves its kept answers without a query; a reload
+    shows once the interval has passed."""
+    running = await app_with(catalog={"cache_seconds": 600, "revision_check_seconds": 3})
+    hall = await make_hall()
+    async with running.client() as http:
+        first = (await http.get(f"/api/v1/halls/{hall.code}")).json()["name"]
+        read_at = asyncio.get_running_loop().time()
+        await Hall.filter(code=hall.code).update(name=first + "（新）")
+        await bump_catalogue_revision()
+        assert (await http.get(f"/api/v1/halls/{hall.code}")).json()["name"] == first
+        await asyncio.sleep(max(0.0, read_at + 3.2 - asyncio.get_running_loop().time()))
+        assert (await http.get(f"/api/v1/halls/{hall.code}")).json()["name"] == first + "（新）"
 
 
 def _real(settings) -> dict:
