@@ -108,12 +108,37 @@ def _check_hall_extras(hall: dict[str, Any]) -> None:
             OpeningHours.parse(period)
         except ValueError as exc:
             raise CatalogueError(f"hall {hall['code']}: {exc}") from None
+    if "agency" in hall:
+        _check_agency(hall)
     latitude, longitude = hall.get("latitude"), hall.get("longitude")
     if (latitude is None) != (longitude is None):
         raise CatalogueError(f"hall {hall['code']}: give both latitude and longitude, or neither")
     if latitude is not None and not (isinstance(latitude, (int, float)) and isinstance(longitude, (int, float))
                                      and -90 <= latitude <= 90 and -180 <= longitude <= 180):
         raise CatalogueError(f"hall {hall['code']}: latitude/longitude out of range")
+
+
+_AGENCY_KEYS = {"agent_name", "phone", "visit_weekdays", "visit_hours", "on_request"}
+
+
+def _check_agency(hall: dict[str, Any]) -> None:
+    """An agency point's schedule as the point posts it (卓资县's practice: fixed days in each village)."""
+    agency, where = hall["agency"], f"hall {hall['code']}: agency"
+    if hall["level"] != "village":
+        raise CatalogueError(f"{where}: only village agency points (level village) have an agent's schedule")
+    if set(agency) - _AGENCY_KEYS or not {"agent_name", "phone", "visit_weekdays", "visit_hours"} <= set(agency):
+        raise CatalogueError(f"{where}: give agent_name, phone, visit_weekdays, visit_hours (and on_request)")
+    weekdays = agency["visit_weekdays"]
+    if not weekdays or not all(isinstance(d, int) and 1 <= d <= 7 for d in weekdays) \
+            or len(set(weekdays)) != len(weekdays):
+        raise CatalogueError(f"{where}: visit_weekdays are distinct ISO weekdays, 1 (Monday) to 7")
+    if not re.fullmatch(r"[0-9-]{7,20}", str(agency["phone"])):
+        raise CatalogueError(f"{where}: phone {agency['phone']!r} is not a phone number")
+    for period in agency["visit_hours"]:
+        try:
+            OpeningHours.parse(period)
+        except ValueError as exc:
+            raise CatalogueError(f"{where}: {exc}") from None
 
 
 def search_text(item: dict[str, Any], department: dict[str, Any]) -> str:
@@ -143,6 +168,7 @@ async def load_catalogue_data(data: dict[str, list[dict[str, Any]]]) -> dict[str
                 "level": hall["level"], "parent_id": hall.get("parent") or None,
                 "address": hall.get("address", ""), "phone": hall.get("phone", ""),
                 "hours_workday": hall.get("hours_workday", []), "hours_note": hall.get("hours_note", ""),
+                "agency": hall.get("agency"),
                 "latitude": hall.get("latitude"), "longitude": hall.get("longitude"),
             })
         for department in data["departments"]:

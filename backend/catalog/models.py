@@ -23,6 +23,8 @@ class Hall(Model):
     # GCJ-02 (国测局) coordinates, the datum wx.openLocation and Chinese map SDKs expect; not WGS-84
     latitude = fields.FloatField(null=True)
     longitude = fields.FloatField(null=True)
+    # village agency points (代办点): the agent's posted visiting schedule and contact (halls.toml [hall.agency])
+    agency = fields.JSONField(null=True)
 
     class Meta:
         table = "hall"

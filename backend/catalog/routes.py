@@ -59,6 +59,17 @@ async def get_hall(request: Request, code: str):
     return etagged_json(request, detail.model_dump(mode="json"), max_age=_max_age(request))
 
 
+@bp.get("/halls/<code:str>/agency")
+@doc(summary="A village agency point's agent (代办员): name, work phone, visiting days and hours, the next "
+             "visits on the working calendar, and the items the agent takes in", tag="catalog",
+     response=schemas.AgencySchedule, errors=(404,), path_parameters={"code": HALL_CODE},
+     extra_responses=NOT_MODIFIED)
+async def get_agency(request: Request, code: str):
+    code = path_value(code, HALL_CODE, "hall_not_found")
+    schedule = await service.get_agency_schedule(request.app.ctx.rt, code=code)
+    return etagged_json(request, schedule.model_dump(mode="json"), max_age=_max_age(request))
+
+
 @bp.get("/departments")
 @doc(summary="Departments stationed in the halls (进驻部门)", tag="catalog",
      query=schemas.DepartmentQuery, response=schemas.DepartmentList, extra_responses=NOT_MODIFIED)

@@ -123,6 +123,26 @@ class AcceptedItemOut(BaseModel):
                    hall=item.department.hall_id, mode=link.mode)  # type: ignore[arg-type]
 
 
+class AgencyVisit(BaseModel):
+    date: dt.date
+    hours: list[str] = Field(description="when the agent is at the point that day, Asia/Shanghai")
+
+
+class AgencySchedule(HallSummary):
+    """A village agency point's posted schedule (卓资县's practice: the agent visits each village on fixed
+    days; the days and the contact are posted at the point)."""
+    agent_name: str
+    phone: str = Field(description="the agent's work line as posted at the point")
+    visit_weekdays: list[int] = Field(description="ISO weekdays the agent is at the point, 1 = Monday")
+    visit_hours: list[str]
+    on_request: bool = Field(description="between visits the agent comes to the home when asked by phone (上门代办)")
+    hours_note: str
+    accepted_items: list[AcceptedItemOut] = Field(description="the items the agent takes in for the citizen")
+    next_visits: list[AgencyVisit] = Field(
+        description="live: the next visiting days from today: visiting weekdays that are working days on the "
+                    "calendar (a holiday skips a visit)")
+
+
 class HallDetail(HallSummary):
     address: str
     phone: str

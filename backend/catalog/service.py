@@ -20,7 +20,7 @@ from backend.catalog.models import (
 )
 from backend.catalog.permissions import require_window_hall, require_window_scope
 from backend.catalog.schemas import (
-    CALENDAR_MAX_DAYS, AcceptedItemOut, CalendarDayOut, CalendarOut, DepartmentList, DepartmentOut,
+    CALENDAR_MAX_DAYS, AcceptedItemOut, AgencySchedule, AgencyVisit, CalendarDayOut, CalendarOut, DepartmentList, DepartmentOut,
     HallDetail, HallList, HallNode, HallSummary, QueueCategoryOut, ServiceItemDetail, ServiceItemOut,
     ServiceItemPage, ServiceItemQuery, TopicList, TopicOut, WindowOut,
 )
@@ -34,7 +34,7 @@ __all__ = [
     "catalogue_revision", "kept", "list_halls", "hall_tree", "get_hall_detail", "get_hall_summary",
     "hall_lineage", "get_queue_category", "list_queue_categories", "get_window", "hall_open_now",
     "list_windows", "list_departments", "search_service_items", "get_service_item", "list_topics",
-    "load_working_calendar", "working_calendar", "calendar_days", "set_window_status",
+    "load_working_calendar", "working_calendar", "calendar_days", "set_window_status", "get_agency_schedule",
 ]
 
 _DEFAULT_CALENDAR_DAYS = 30
@@ -127,6 +127,40 @@ async def get_hall_detail(rt: Runtime, *, code: str) -> HallDetail:
         "open_now": closes_at is not None, "closes_at": closes_at,
         "next_opening_at": hours.next_opening(calendar, now),
     })
+
+
+# how many of an agency point's next visiting days an answer lists, looking at most this far ahead
+_AGENCY_VISITS = 4
+_AGENCY_LOOKAHEAD_DAYS = 60
+
+
+async def _agency_static(code: str) -> AgencySchedule:
+    hall = await _get_hall(code)
+    if not hall.agency:
+        raise AppError("agency_not_found", 404)
+    accepted = await HallItem.filter(hall_id=code).order_by("item_id").prefetch_related("item__department")
+    agency = hall.agency
+    return AgencySchedule(
+        **HallSummary.from_model(hall).model_dump(), agent_name=agency["agent_name"], phone=agency["phone"],
+        visit_weekdays=agency["visit_weekdays"], visit_hours=agency["visit_hours"],
+        on_request=agency.get("on_request", False), hours_note=hall.hours_note,
+        accepted_items=[AcceptedItemOut.from_model(link) for link in accepted], next_visits=[])
+
+
+async def get_agency_schedule(rt: Runtime, *, code: str) -> AgencySchedule:
+    """A village agency point's agent: who, how to call, which days; the next visits are worked out on
+    every call from today and the working calendar, the rest is kept with the catalogue."""
+    static = await kept(rt, key=("agency", code), build=lambda: _agency_static(code))
+    calendar = await working_calendar(rt)
+    visits: list[AgencyVisit] = []
+    day = clock.today()
+    for _ in range(_AGENCY_LOOKAHEAD_DAYS):
+        if day.isoweekday() in static.visit_weekdays and calendar.is_workday(day):
+            visits.append(AgencyVisit(date=day, hours=static.visit_hours))
+            if len(visits) == _AGENCY_VISITS:
+                break
+        day += timedelta(days=1)
+    return static.model_copy(update={"next_visits": visits})
 
 
 async def get_hall_summary(rt: Runtime, *, code: str) -> HallSummary:

@@ -129,6 +129,13 @@ class TestCheckCatalogue:
         (lambda d: _hall(d, "150900").update(latitude=41.0, longitude=None), "both latitude and longitude"),
         (lambda d: _hall(d, "150900").update(latitude=410.0, longitude=113.1), "out of range"),
         (lambda d: d["topics"].extend([{"code": "x y", "name": "坏"}]), "topic 'x y'"),
+        (lambda d: _hall(d, "150921106").update(agency=_hall(d, "150921106202")["agency"]),
+         "only village agency points"),
+        (lambda d: _hall(d, "150921106202")["agency"].update(visit_weekdays=[2, 8]), "ISO weekdays"),
+        (lambda d: _hall(d, "150921106202")["agency"].update(visit_weekdays=[]), "ISO weekdays"),
+        (lambda d: _hall(d, "150921106202")["agency"].update(visit_hours=["9:00-12:00"]), "HH:MM-HH:MM"),
+        (lambda d: _hall(d, "150921106202")["agency"].update(phone="call the village head"), "not a phone"),
+        (lambda d: _hall(d, "150921106202")["agency"].pop("agent_name"), "give agent_name"),
     ])
     def test_a_contradiction_is_refused(self, settings, change, message):
         data = _real(settings)
