@@ -37,7 +37,7 @@ from backend.runtime import Runtime
 from backend.settings import Settings
 from miniprogram_api.routes import bp as miniprogram_bp
 from miniprogram_api.wechat import WechatGateway
-from notify.sms import ConsoleSmsSender, SmsTemplates
+from notify.sms import SmsTemplates, build_sms_sender
 
 __all__ = ["create_app", "build_runtime", "close_runtime"]
 
@@ -57,7 +57,7 @@ def build_runtime(settings: Settings, messages: MessageCatalogue | None = None) 
         limiter=RedisRateLimiter(redis, settings.redis_prefix) if redis else MemoryRateLimiter(),
         broker=RedisBroker(redis, settings.redis_prefix) if redis else MemoryBroker(),
         redis=redis,
-        sms=ConsoleSmsSender(SmsTemplates(config_dir / "templates" / "sms.toml"), settings.sms.sign_name),
+        sms=build_sms_sender(settings, SmsTemplates(config_dir / "templates" / "sms.toml")),
         wechat=WechatGateway(settings, redis),
         catalogue_cache=AnswerCache(settings.catalog.cache_seconds),
         catalogue_revision_cache=AnswerCache(settings.catalog.revision_check_seconds, max_entries=1),

@@ -66,9 +66,31 @@ class StaffSettings(BaseModel):
     pii_relation_hours: int = 12
 
 
+class AliyunSmsSettings(BaseModel):
+    """Alibaba Cloud SMS (dysmsapi 2017-05-25) through its official SDK."""
+    access_key_id: str = ""
+    access_key_secret: SecretStr = SecretStr("")
+    endpoint: str = "dysmsapi.aliyuncs.com"     # host[:port]; tests point it at their fake
+    protocol: Literal["https", "http"] = "https"
+    timeout_seconds: float = Field(5, gt=0, le=60)
+
+
+class TencentSmsSettings(BaseModel):
+    """Tencent Cloud SMS (2021-01-11) through its official SDK."""
+    secret_id: str = ""
+    secret_key: SecretStr = SecretStr("")
+    sdk_app_id: str = ""
+    region: str = "ap-guangzhou"
+    endpoint: str = "sms.tencentcloudapi.com"
+    protocol: Literal["https", "http"] = "https"
+    timeout_seconds: float = Field(5, gt=0, le=60)
+
+
 class SmsSettings(BaseModel):
-    backend: Literal["console"] = "console"
+    backend: Literal["console", "aliyun", "tencent"] = "console"
     sign_name: str = "乌兰察布政务服务"
+    aliyun: AliyunSmsSettings = AliyunSmsSettings()
+    tencent: TencentSmsSettings = TencentSmsSettings()
 
 
 class WechatSettings(BaseModel):
@@ -280,7 +302,8 @@ def _mask_query_parameter(parameter: str) -> str:
     return parameter
 
 
-_SECRET_PATHS = [("jwt_secret",), ("pii_keys",), ("pii_index_key",), ("wechat", "secret"), ("metrics", "token")]
+_SECRET_PATHS = [("jwt_secret",), ("pii_keys",), ("pii_index_key",), ("wechat", "secret"), ("metrics", "token"),
+                 ("sms", "aliyun", "access_key_secret"), ("sms", "tencent", "secret_key")]
 
 
 def _development_secrets(var_dir: Path) -> dict[str, str]:

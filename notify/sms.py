@@ -1,25 +1,45 @@
-"""SMS senders. The console sender prints the message instead of sending it (development); the
-Alibaba Cloud and Tencent Cloud senders arrive with the notification issue."""
+"""SMS senders: the console (development: prints the message), Alibaba Cloud and Tencent Cloud through
+their official SDKs. All take a template of config/templates/sms.toml by name and the language; the
+providers send the template registered with them for that language, with its parameters by name
+(Alibaba Cloud) or in the order they appear in the text (Tencent Cloud)."""
 from __future__ import annotations
 
+import json
+import string
 import sys
 import tomllib
 from pathlib import Path
 from typing import TextIO
 
+from backend.kit.gateways import SmsError
 from backend.kit.pii import mask_phone
+from backend.settings import AliyunSmsSettings, Settings, TencentSmsSettings
 
-__all__ = ["ConsoleSmsSender", "SmsTemplates"]
+__all__ = ["SmsError", "SmsTemplates", "ConsoleSmsSender", "AliyunSmsSender", "TencentSmsSender",
+           "build_sms_sender"]
 
 
 class SmsTemplates:
     def __init__(self, path: Path):
         with path.open("rb") as handle:
-            self._templates: dict[str, dict[str, str]] = tomllib.load(handle)
+            self._templates: dict[str, dict] = tomllib.load(handle)
 
     def render(self, template: str, language: str, **params: object) -> str:
         texts = self._templates[template]
         return (texts.get(language) or texts["zh"]).format(**params)
+
+    def registered(self, provider: str, template: str, language: str) -> str:
+        """The id the provider gave this template in `language` (zh when the language has none)."""
+        ids = self._templates.get(template, {}).get(provider, {})
+        registered = ids.get(language) or ids.get("zh")
+        if not registered:
+            raise SmsError(provider, "template_not_registered", retryable=False)
+        return registered
+
+    def parameter_order(self, template: str) -> list[str]:
+        """The placeholders in the order the Chinese text uses them (Tencent Cloud's parameters are a list)."""
+        names = [name for _, name, _, _ in string.Formatter().parse(self._templates[template]["zh"]) if name]
+        return list(dict.fromkeys(names))
 
 
 class ConsoleSmsSender:
@@ -31,7 +51,120 @@ class ConsoleSmsSender:
         self._sign_name = sign_name
         self._stream = stream
 
-    async def send(self, phone: str, template: str, language: str, **params: object) -> None:
+    async def send(self, phone: str, template: str, language: str, *, reference: str | None = None,
+                   **params: object) -> str | None:
         text = self._templates.render(template, language, **params)
         print(f"[SMS to {mask_phone(phone)}] 【{self._sign_name}】{text}",
               file=self._stream or sys.stdout, flush=True)
+        return None
+
+
+# Alibaba Cloud's codes worth trying again later (flow control, the balance, its own faults), and those
+# that refuse the number itself
+_ALIYUN_RETRYABLE = {"isv.BUSINESS_LIMIT_CONTROL", "isv.DAY_LIMIT_CONTROL", "isv.AMOUNT_NOT_ENOUGH",
+                     "isp.SYSTEM_ERROR", "isv.OUT_OF_SERVICE", "Throttling.User", "ServiceUnavailable"}
+_ALIYUN_REFUSED_NUMBER = {"isv.MOBILE_NUMBER_ILLEGAL", "isv.BLACK_KEY_CONTROL_LIMIT", "isv.MOBILE_COUNT_OVER_LIMIT"}
+# Tencent Cloud's: LimitExceeded.* (the number's 30-second or daily allowance), its own faults; refused numbers
+_TENCENT_RETRYABLE = ("LimitExceeded", "InternalError", "RequestLimitExceeded", "ServerNetworkError")
+_TENCENT_REFUSED_NUMBER = {"InvalidParameterValue.IncorrectPhoneNumber", "FailedOperation.PhoneNumberInBlacklist",
+                           "FailedOperation.PhoneNumberParseFail"}
+
+
+def _aliyun_error(code: str, *, server_side: bool = False) -> SmsError:
+    return SmsError("aliyun", code, retryable=server_side or code in _ALIYUN_RETRYABLE,
+                    recipient_refused=code in _ALIYUN_REFUSED_NUMBER)
+
+
+def _tencent_error(code: str) -> SmsError:
+    return SmsError("tencent", code, retryable=code.startswith(_TENCENT_RETRYABLE),
+                    recipient_refused=code in _TENCENT_REFUSED_NUMBER)
+
+
+class AliyunSmsSender:
+    # The SDKs are imported in the senders, not at the top: a deployment on the console never loads them.
+    provider = "aliyun"
+
+    def __init__(self, templates: SmsTemplates, sign_name: str, settings: AliyunSmsSettings):
+        from alibabacloud_dysmsapi20170525.client import Client
+        from alibabacloud_tea_openapi.models import Config
+
+        timeout_ms = int(settings.timeout_seconds * 1000)
+        self._client = Client(Config(
+            access_key_id=settings.access_key_id, access_key_secret=settings.access_key_secret.get_secret_value(),
+            endpoint=settings.endpoint, protocol=settings.protocol, connect_timeout=timeout_ms,
+            read_timeout=timeout_ms))
+        self._templates = templates
+        self._sign_name = sign_name
+
+    async def send(self, phone: str, template: str, language: str, *, reference: str | None = None,
+                   **params: object) -> str | None:
+        from alibabacloud_dysmsapi20170525.models import SendSmsRequest
+        from alibabacloud_tea_openapi.exceptions import (
+            AlibabaCloudException, ServerException, ThrottlingException,
+        )
+
+        request = SendSmsRequest(
+            phone_numbers=phone, sign_name=self._sign_name,
+            template_code=self._templates.registered(self.provider, template, language),
+            template_param=json.dumps({name: str(value) for name, value in params.items()}, ensure_ascii=False),
+            out_id=reference)
+        try:
+            response = await self._client.send_sms_async(request)
+        except AlibabaCloudException as error:  # an HTTP error answer: our credentials or signature, or theirs
+            raise _aliyun_error(str(error.code), server_side=isinstance(error, (ServerException, ThrottlingException))) \
+                from None
+        except Exception:  # the network: refused, reset, timed out (the SDK wraps them differently)
+            raise SmsError(self.provider, "network", retryable=True) from None
+        if response.body.code != "OK":
+            raise _aliyun_error(response.body.code)
+        return response.body.biz_id
+
+
+class TencentSmsSender:
+    provider = "tencent"
+
+    def __init__(self, templates: SmsTemplates, sign_name: str, settings: TencentSmsSettings):
+        from tencentcloud.common.credential import Credential
+        from tencentcloud.common.profile.client_profile import ClientProfile
+        from tencentcloud.common.profile.http_profile import HttpProfile
+        from tencentcloud.sms.v20210111.sms_client_async import SmsClient
+
+        profile = HttpProfile(endpoint=settings.endpoint, protocol=settings.protocol,
+                              reqTimeout=int(settings.timeout_seconds))
+        self._client = SmsClient(Credential(settings.secret_id, settings.secret_key.get_secret_value()),
+                                 settings.region, ClientProfile(httpProfile=profile))
+        self._app_id = settings.sdk_app_id
+        self._templates = templates
+        self._sign_name = sign_name
+
+    async def send(self, phone: str, template: str, language: str, *, reference: str | None = None,
+                   **params: object) -> str | None:
+        from tencentcloud.common.exception import TencentCloudSDKException
+        from tencentcloud.sms.v20210111.models import SendSmsRequest
+
+        request = SendSmsRequest()
+        request.PhoneNumberSet = ["+86" + phone]
+        request.SmsSdkAppId = self._app_id
+        request.SignName = self._sign_name
+        request.TemplateId = self._templates.registered(self.provider, template, language)
+        request.TemplateParamSet = [str(params[name]) for name in self._templates.parameter_order(template)]
+        request.SessionContext = reference or ""
+        try:
+            response = await self._client.SendSms(request)
+        except TencentCloudSDKException as error:
+            raise _tencent_error(error.get_code() or "unknown") from None
+        except Exception:
+            raise SmsError(self.provider, "network", retryable=True) from None
+        status = response.SendStatusSet[0]
+        if status.Code != "Ok":
+            raise _tencent_error(status.Code)
+        return status.SerialNo
+
+
+def build_sms_sender(settings: Settings, templates: SmsTemplates) -> ConsoleSmsSender | AliyunSmsSender | TencentSmsSender:
+    sms = settings.sms
+    if sms.backend == "aliyun":
+        return AliyunSmsSender(templates, sms.sign_name, sms.aliyun)
+    if sms.backend == "tencent":
+        return TencentSmsSender(templates, sms.sign_name, sms.tencent)
+    return ConsoleSmsSender(templates, sms.sign_name)

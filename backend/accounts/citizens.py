@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from datetime import datetime, timedelta
 
@@ -14,6 +15,7 @@ from backend.accounts.schemas import CitizenLogin, CitizenProfile, ProfilePatch,
 from backend.accounts import sessions
 from backend.kit import clock
 from backend.kit.errors import AppError
+from backend.kit.gateways import SmsError
 from backend.kit.pii import ID_NUMBER, NAME, PHONE, masked
 from backend.kit.ratelimit import Window, enforce
 from backend.kit.uow import UnitOfWork, unit_of_work
@@ -24,6 +26,8 @@ __all__ = [
     "find_by_phone", "lock_citizen", "attach_phone", "absorb_citizen", "is_real_name",
     "purge_expired_credentials",
 ]
+
+log = logging.getLogger("ehall.accounts")
 
 
 # --- SMS login --------------------------------------------------------------------------------------
@@ -51,7 +55,16 @@ async def request_sms_code(rt: Runtime, *, phone: str, client_ip: str, language:
             .using_db(uow.tx).update(consumed_at=now)
         await OtpChallenge.create(phone_index=phone_index, code_hash=f"{salt}${_code_hash(rt, salt, code)}",
                                   expires_at=now + timedelta(seconds=otp.ttl_seconds), using_db=uow.tx)
-    await rt.sms.send(phone, "login_code", language, code=code, minutes=otp.ttl_seconds // 60)
+    try:
+        await rt.sms.send(phone, "login_code", language, code=code, minutes=otp.ttl_seconds // 60)
+    except SmsError as error:
+        # the code stays stored but unsent, and expires; the attempt counted, as it must (it cost a try)
+        ours = not (error.retryable or error.recipient_refused)  # credentials, templates: operators must act
+        log.log(logging.ERROR if ours else logging.WARNING, "login code not sent",
+                extra={"ehall": {"provider": error.provider, "provider_code": error.code}})
+        if error.recipient_refused:
+            raise AppError("sms_refused", 422) from None
+        raise AppError("sms_unavailable", 503, headers={"Retry-After": "60"}, retry_after=60) from None
     return SmsCodeSent(expires_in=otp.ttl_seconds, resend_after=60 // max(1, otp.per_phone_per_minute))
 
 

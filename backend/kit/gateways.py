@@ -5,12 +5,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-__all__ = ["SmsSender", "WechatGateway", "WechatSession"]
+__all__ = ["SmsError", "SmsSender", "WechatGateway", "WechatSession"]
+
+
+class SmsError(Exception):
+    """The provider did not take the message. `retryable`: flow control, a provider fault or the network
+    (try later). `recipient_refused`: the provider will not send to this number (not a mobile number,
+    blacklisted); a different number is the only way. Neither: our side is wrong (credentials, an
+    unregistered template), which the operators must fix. `code` is the provider's own; never the phone."""
+
+    def __init__(self, provider: str, code: str, *, retryable: bool = False, recipient_refused: bool = False):
+        super().__init__(f"{provider}: {code}")
+        self.provider = provider
+        self.code = code
+        self.retryable = retryable
+        self.recipient_refused = recipient_refused
 
 
 class SmsSender(Protocol):
-    async def send(self, phone: str, template: str, language: str, **params: object) -> None:
-        """Send template `template` (config/templates/sms.toml) in `language` to `phone`."""
+    async def send(self, phone: str, template: str, language: str, *, reference: str | None = None,
+                   **params: object) -> str | None:
+        """Send template `template` (config/templates/sms.toml) in `language` to `phone`; answers the
+        provider's message id (None from the console). `reference` travels with the message and comes
+        back in the provider's delivery receipt. Raises SmsError when it is not taken."""
 
 
 @dataclass(frozen=True)

@@ -26,3 +26,10 @@ class TestMaskUrlPassword:
         assert "s3cret" not in repr(masked)
         assert masked["metrics"]["token"] == "********"
         assert masked["metrics"]["allow"] == ["127.0.0.1/32", "::1/128"]
+
+    def test_the_printed_settings_mask_the_sms_providers_secrets(self):
+        masked = Settings(sms={"aliyun": {"access_key_id": "LTAIvisible", "access_key_secret": "s3cret"},
+                               "tencent": {"secret_id": "AKIDvisible", "secret_key": "s3cret"}}).masked()
+        assert "s3cret" not in repr(masked)
+        assert masked["sms"]["aliyun"]["access_key_secret"] == masked["sms"]["tencent"]["secret_key"] == "********"
+        assert masked["sms"]["aliyun"]["access_key_id"] == "LTAIvisible"   # an id, not a secret: shown for support
