@@ -13,6 +13,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError, RedisError
 
 __all__ = ["Broker", "MemoryBroker", "RedisBroker"]
 
@@ -36,68 +37,197 @@ def _offer(queue: asyncio.Queue, message: dict[str, Any]) -> None:
     queue.put_nowait(message)
 
 
+class _LocalSubscribers:
+    """Which queues of this process follow which channels: what a broker delivers a message to."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, set[asyncio.Queue]] = defaultdict(set)
+
+    def add(self, queue: asyncio.Queue, channels: tuple[str, ...]) -> list[str]:
+        """Follow `channels`; answers those nobody in this process followed before."""
+        new = [channel for channel in channels if not self._queues.get(channel)]
+        for channel in channels:
+            self._queues[channel].add(queue)
+        return new
+
+    def remove(self, queue: asyncio.Queue, channels: tuple[str, ...]) -> list[str]:
+        """Stop following `channels`; answers those nobody in this process follows any more."""
+        emptied = []
+        for channel in channels:
+            followers = self._queues.get(channel)
+            if followers is None:
+                continue
+            followers.discard(queue)
+            if not followers:
+                del self._queues[channel]
+                emptied.append(channel)
+        return emptied
+
+    def deliver(self, channel: str, message: dict[str, Any]) -> None:
+        for queue in list(self._queues.get(channel, ())):
+            _offer(queue, {"channel": channel, **message})
+
+    def all_queues(self) -> set[asyncio.Queue]:
+        return {queue for queues in self._queues.values() for queue in queues}
+
+    def clear(self) -> None:
+        self._queues.clear()
+
+
 class MemoryBroker:
     def __init__(self) -> None:
-        self._subscribers: dict[str, set[asyncio.Queue]] = defaultdict(set)
+        self._local = _LocalSubscribers()
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
-        for queue in list(self._subscribers.get(channel, ())):
-            _offer(queue, {"channel": channel, **message})
+        self._local.deliver(channel, message)
 
     @asynccontextmanager
     async def subscribe(self, *channels: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
         queue: asyncio.Queue = asyncio.Queue(maxsize=_QUEUE_LIMIT)
-        for channel in channels:
-            self._subscribers[channel].add(queue)
+        channels = tuple(dict.fromkeys(channels))
+        self._local.add(queue, channels)
         try:
             yield _drain(queue)
         finally:
-            for channel in channels:
-                self._subscribers[channel].discard(queue)
-                if not self._subscribers[channel]:
-                    del self._subscribers[channel]
+            self._local.remove(queue, channels)
 
     async def close(self) -> None:
-        self._subscribers.clear()
+        self._local.clear()
+
+
+_LOST = object()   # put in every queue when the process's Redis subscription breaks
 
 
 async def _drain(queue: asyncio.Queue) -> AsyncIterator[dict[str, Any]]:
     while True:
-        yield await queue.get()
+        message = await queue.get()
+        if message is _LOST:
+            raise RedisConnectionError("the realtime subscription to Redis was lost")
+        yield message
 
 
 class RedisBroker:
+    """Publishes on Redis; each process holds ONE Redis subscription, whatever the number of sockets,
+    and a reader task hands each message to the queues of the sockets that follow its channel. A
+    pubsub connection per socket ran the pool out of connections at a few hundred display boards
+    (bench/rush.py) and made Redis send every message once per socket instead of once per process.
+
+    When the subscription breaks (Redis restarted), every follower's feed ends with a connection error
+    (the sockets close with "try again" and their clients reconnect); the next subscribe opens a new one."""
+
     def __init__(self, redis: Redis, prefix: str):
         self._redis = redis
         self._prefix = prefix + "rt:"
+        self._local = _LocalSubscribers()
+        self._pubsub = None
+        self._reader: asyncio.Task | None = None
+        self._changing = asyncio.Lock()             # one change of the Redis subscription at a time
+        self._confirming: dict[str, asyncio.Future] = {}
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
         await self._redis.publish(self._prefix + channel, json.dumps(message, ensure_ascii=False))
 
     @asynccontextmanager
     async def subscribe(self, *channels: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
-        pubsub = self._redis.pubsub()
-        await pubsub.subscribe(*(self._prefix + c for c in channels))
-        # wait for Redis to confirm every channel, so a publish right after subscribe() is not missed
-        confirmed = 0
-        while confirmed < len(set(channels)):
-            message = await pubsub.get_message(timeout=5)
-            if message is None:
-                await pubsub.aclose()
-                raise TimeoutError("redis did not confirm the subscription")
-            confirmed += message["type"] == "subscribe"
+        queue: asyncio.Queue = asyncio.Queue(maxsize=_QUEUE_LIMIT)
+        channels = tuple(dict.fromkeys(channels))
+        async with self._changing:
+            await self._connect()
+            new = self._local.add(queue, channels)
+            try:
+                if new:
+                    await self._subscribe_confirmed(new)
+            except BaseException:
+                self._local.remove(queue, channels)
+                raise
         try:
-            yield self._listen(pubsub)
+            yield _drain(queue)
         finally:
-            await pubsub.unsubscribe()
-            await pubsub.aclose()
+            # under the lock: a follower that arrives meanwhile must not be unsubscribed with this one
+            async with self._changing:
+                emptied = self._local.remove(queue, channels)
+                if emptied and self._pubsub is not None:
+                    try:
+                        await self._pubsub.unsubscribe(*(self._prefix + c for c in emptied))
+                    except (RedisError, OSError):
+                        pass  # the subscription is gone with its connection anyway
 
-    async def _listen(self, pubsub) -> AsyncIterator[dict[str, Any]]:
-        async for raw in pubsub.listen():
-            if raw.get("type") != "message":
-                continue
-            channel = raw["channel"].decode() if isinstance(raw["channel"], bytes) else raw["channel"]
-            yield {"channel": channel.removeprefix(self._prefix), **json.loads(raw["data"])}
+    async def _connect(self) -> None:
+        """The process's subscription, made the first time (or again after it broke). It always follows
+        a channel of its own, so that it stays open while no socket follows anything."""
+        if self._pubsub is not None:
+            return
+        pubsub = self._redis.pubsub()
+        try:
+            await pubsub.subscribe(self._prefix + "_process")
+            # read its confirmation here: the reader's listen() only runs while something is subscribed
+            confirmed = await pubsub.get_message(timeout=5)
+            if confirmed is None or confirmed["type"] != "subscribe":
+                raise RedisConnectionError("redis did not confirm the subscription")
+        except BaseException:
+            try:
+                await pubsub.aclose()
+            except (RedisError, OSError):
+                pass
+            raise
+        self._pubsub = pubsub
+        self._reader = asyncio.create_task(self._read(pubsub), name="realtime-reader")
+
+    async def _subscribe_confirmed(self, channels: list[str]) -> None:
+        """Subscribe and wait until Redis has confirmed each channel: a publish right after subscribe()
+        returns must not be missed."""
+        loop = asyncio.get_running_loop()
+        waiting = [self._confirming.setdefault(c, loop.create_future()) for c in channels]
+        try:
+            await self._pubsub.subscribe(*(self._prefix + c for c in channels))
+            await asyncio.wait_for(asyncio.gather(*waiting), timeout=5)
+        finally:
+            for channel in channels:
+                self._confirming.pop(channel, None)
+
+    async def _read(self, pubsub) -> None:
+        try:
+            async for raw in pubsub.listen():
+                channel = raw["channel"].decode() if isinstance(raw["channel"], bytes) else raw["channel"]
+                channel = channel.removeprefix(self._prefix)
+                if raw["type"] == "subscribe":
+                    confirmed = self._confirming.get(channel)
+                    if confirmed is not None and not confirmed.done():
+                        confirmed.set_result(None)
+                elif raw["type"] == "message":
+                    self._local.deliver(channel, json.loads(raw["data"]))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("realtime subscription to Redis lost", exc_info=True)
+        await self._lost(pubsub)
+
+    async def _lost(self, pubsub) -> None:
+        """Every follower's feed ends (clients reconnect and get a fresh snapshot); start afresh."""
+        if self._pubsub is not pubsub:
+            return
+        self._pubsub = None
+        for confirmed in self._confirming.values():
+            if not confirmed.done():
+                confirmed.set_exception(RedisConnectionError("the realtime subscription to Redis was lost"))
+        for queue in self._local.all_queues():
+            while not queue.empty():
+                queue.get_nowait()
+            queue.put_nowait(_LOST)
+        self._local.clear()
+        try:
+            await pubsub.aclose()
+        except (RedisError, OSError):
+            pass
 
     async def close(self) -> None:
-        return None
+        reader, pubsub = self._reader, self._pubsub
+        self._pubsub = self._reader = None
+        if reader is not None:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+        if pubsub is not None:
+            try:
+                await pubsub.aclose()
+            except (RedisError, OSError):
+                pass

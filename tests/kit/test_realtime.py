@@ -1,5 +1,6 @@
 import asyncio
 import uuid
+from contextlib import AsyncExitStack
 
 import pytest
 from redis.asyncio import Redis
@@ -17,9 +18,12 @@ async def brokers(request):
         return
     prefix = f"ehall-test-rt-{uuid.uuid4().hex}:"
     a, b = Redis.from_url(REDIS_URL), Redis.from_url(REDIS_URL)
+    publisher, subscriber = RedisBroker(a, prefix), RedisBroker(b, prefix)
     try:
-        yield RedisBroker(a, prefix), RedisBroker(b, prefix)
+        yield publisher, subscriber
     finally:
+        await publisher.close()
+        await subscriber.close()
         await a.aclose()
         await b.aclose()
 
@@ -40,3 +44,24 @@ async def test_memory_broker_drops_the_oldest_for_a_subscriber_that_does_not_rea
             await broker.publish("ticket:1", {"n": n})
         first = await asyncio.wait_for(anext(messages), timeout=1)
     assert first["n"] == 300 - 256
+
+
+async def test_a_process_holds_one_redis_subscription_whatever_the_number_of_followers():
+    """300 display boards on one worker: Redis sees one subscriber of the hall's channel, and each
+    board still hears every message; once the last leaves, the channel is given up."""
+    prefix = f"ehall-test-rt-{uuid.uuid4().hex}:"
+    redis = Redis.from_url(REDIS_URL)
+    broker = RedisBroker(redis, prefix)
+    channel = f"{prefix}rt:hall:150900"
+    try:
+        async with AsyncExitStack() as stack:
+            feeds = await asyncio.gather(*(stack.enter_async_context(broker.subscribe("hall:150900"))
+                                           for _ in range(300)))
+            assert (await redis.pubsub_numsub(channel))[0][1] == 1
+            await broker.publish("hall:150900", {"event": "ticket.called", "number": "A001"})
+            heard = await asyncio.wait_for(asyncio.gather(*(anext(feed) for feed in feeds)), timeout=5)
+            assert all(message["number"] == "A001" for message in heard)
+        assert (await redis.pubsub_numsub(channel))[0][1] == 0
+    finally:
+        await broker.close()
+        await redis.aclose()
