@@ -11,7 +11,8 @@ from __future__ import annotations
 from backend.kit.auth import Principal, require_hall_scope
 from backend.kit.errors import AppError
 
-__all__ = ["KIOSK_ROLES", "QUEUE_ROLES", "require_kiosk_scope", "require_queue_hall", "require_window_scope"]
+__all__ = ["KIOSK_ROLES", "QUEUE_ROLES", "require_kiosk_scope", "require_queue_hall", "require_window_scope",
+           "require_queue_scope"]
 
 KIOSK_ROLES = ("kiosk",)
 # who may call, serve and move tickets at a window, and see a hall's queue
@@ -31,4 +32,11 @@ def require_queue_hall(principal: Principal, hall_lineage: list[str]) -> None:
 
 def require_window_scope(principal: Principal, hall_lineage: list[str], department_code: str) -> None:
     if not principal.covers(hall_lineage, department_code, QUEUE_ROLES):
+        raise AppError("out_of_scope", 403)
+
+
+def require_queue_scope(principal: Principal, hall_lineage: list[str], departments: list[str]) -> None:
+    """A ticket that waits at no window yet: one grant must reach the hall and a department its queue
+    serves (a queue of no department, only a grant without a department), as its windows would need."""
+    if not any(principal.covers(hall_lineage, department, QUEUE_ROLES) for department in departments or [""]):
         raise AppError("out_of_scope", 403)

@@ -34,7 +34,7 @@ from backend.kit.sockets import Feed
 from backend.kit.uow import UnitOfWork, unit_of_work
 from backend.queueing.models import OPEN_STATUSES, Ticket
 from backend.queueing.permissions import (
-    require_kiosk_scope, require_queue_hall, require_window_scope,
+    require_kiosk_scope, require_queue_hall, require_queue_scope, require_window_scope,
 )
 from backend.queueing.schemas import (
     BoardCategoryOut, CallOut, CallText, CategoryQueueOut, ConsoleOut, DayClosedOut, DisplayBoardOut,
@@ -45,7 +45,7 @@ from backend.runtime import Runtime
 __all__ = [
     "issue_ticket", "take_remote_ticket", "issue_kiosk_ticket", "list_my_tickets", "get_my_ticket",
     "cancel_my_ticket", "call_next_ticket", "recall_ticket", "skip_ticket", "start_ticket", "finish_ticket",
-    "transfer_ticket", "requeue_ticket", "hall_queue", "close_day", "display_feed", "ticket_feed",
+    "transfer_ticket", "requeue_ticket", "set_ticket_priority", "hall_queue", "close_day", "display_feed", "ticket_feed",
     "console_feed",
 ]
 
@@ -297,6 +297,10 @@ async def call_next_ticket(rt: Runtime, *, principal: Principal, hall_code: str,
             head = await candidates.using_db(uow.tx).order_by(*_QUEUE_ORDER) \
                 .select_for_update(skip_locked=True).first()
             if head is None:
+                # every waiting row may be locked by a change that leaves it waiting (a clerk marking its
+                # priority): wait for the head rather than answer an empty queue that is not empty
+                head = await candidates.using_db(uow.tx).order_by(*_QUEUE_ORDER).select_for_update().first()
+            if head is None:
                 raise AppError("queue_empty", 404, categories=", ".join(window.categories))
             claimed = await Ticket.filter(id=head.id, status="waiting").using_db(uow.tx).update(
                 status="called", window_number=number, window_department=window.department,
@@ -434,6 +438,33 @@ async def requeue_ticket(rt: Runtime, *, principal: Principal, ticket_id: int,
             raise _stale(ticket)
         await uow.record("ticket.requeued", f"ticket:{ticket.id}", hall=ticket.hall_code, number=ticket.number,
                          by=principal.subject)
+        _publish_ticket(uow, ticket)
+        await _publish_waiting(rt, uow, ticket.hall_code)
+        return await _view(rt, ticket, uow)
+
+
+async def set_ticket_priority(rt: Runtime, *, principal: Principal, ticket_id: int, priority: str,
+                              tx: UnitOfWork | None = None) -> TicketOut:
+    """A clerk marks a waiting ticket elderly, disabled or green channel (or back to normal): it moves
+    within its queue by the new priority and keeps its arrival time. A ticket that has left the queue
+    is 409 with its current state."""
+    async with unit_of_work(rt, tx) as uow:
+        # locked, so that `previous` is the priority this change replaced (a racing call-next skips it)
+        ticket = await Ticket.filter(id=ticket_id).using_db(uow.tx).select_for_update().first()
+        if ticket is None:
+            raise AppError("ticket_not_found", 404)
+        lineage = await catalog.hall_lineage(rt, code=ticket.hall_code)
+        require_queue_hall(principal, lineage)
+        queue = await catalog.get_queue_category(rt, hall=ticket.hall_code, prefix=ticket.category, tx=uow)
+        require_queue_scope(principal, lineage, queue.departments)
+        changed = await Ticket.filter(id=ticket.id, status="waiting").using_db(uow.tx).update(
+            priority=priority, rank=PRIORITY_RANKS[priority])
+        previous = ticket.priority
+        ticket = await Ticket.get(id=ticket.id).using_db(uow.tx)
+        if not changed:
+            raise _stale(ticket)
+        await uow.record("ticket.priority_changed", f"ticket:{ticket.id}", hall=ticket.hall_code,
+                         number=ticket.number, priority=priority, previous=previous, by=principal.subject)
         _publish_ticket(uow, ticket)
         await _publish_waiting(rt, uow, ticket.hall_code)
         return await _view(rt, ticket, uow)
