@@ -82,7 +82,8 @@ async def issue_ticket(rt: Runtime, *, hall: str, category: str, source: str, pr
                        tx: UnitOfWork | None = None) -> TicketOut:
     """Issue a ticket in queue `category` (its prefix letter) of `hall`. Once per appointment: a second
     check-in of the same booking answers its ticket. A citizen holds at most one waiting ticket per hall
-    and queue (409 ticket_already_waiting). Joins `tx` when given (check-in books and issues atomically)."""
+    and queue (409 ticket_already_waiting), except that checking a booking in adopts the one they wait
+    with (_adopt_for_appointment). Joins `tx` when given (check-in books and issues atomically)."""
     queue = await catalog.get_queue_category(rt, hall=hall, prefix=category, tx=tx)
     async with unit_of_work(rt, tx) as uow:
         if appointment_id is not None:
@@ -92,7 +93,11 @@ async def issue_ticket(rt: Runtime, *, hall: str, category: str, source: str, pr
         if citizen_id is not None:
             waiting = await Ticket.filter(hall_code=hall, category=queue.prefix, waiting_holder=citizen_id) \
                 .using_db(uow.tx).first()
-            if waiting is not None:
+            if waiting is not None and appointment_id is not None:
+                adopted = await _adopt_for_appointment(rt, uow, waiting, appointment_id)
+                if adopted is not None:
+                    return adopted
+            elif waiting is not None:
                 raise AppError("ticket_already_waiting", 409, ticket=waiting.id, number=waiting.number)
         now, today = clock.now(), clock.today()
         seq = await _next_seq(uow, hall=hall, prefix=queue.prefix, business_date=today)
@@ -113,6 +118,31 @@ async def issue_ticket(rt: Runtime, *, hall: str, category: str, source: str, pr
                          appointment=appointment_id)
         await _publish_waiting(rt, uow, hall)
         return await _view(rt, ticket, uow)
+
+
+async def _adopt_for_appointment(rt: Runtime, uow: UnitOfWork, waiting: Ticket,
+                                 appointment_id: int) -> TicketOut | None:
+    """The holder already waits in the booking's queue (a number taken from the phone on the way): that
+    ticket becomes the booking's, so they keep their number, their socket and their place, and the
+    day's counts hold one ticket for one visit. Its priority rises to `appointment` with the check-in as
+    its arrival, exactly where a fresh check-in ticket would stand, never behind where it was; a higher
+    priority it had (a clerk marked it elderly) is kept. None when the ticket has just left the queue
+    (called meanwhile): the booking then gets a ticket of its own."""
+    changes: dict = {"appointment_id": appointment_id}
+    if PRIORITY_RANKS["appointment"] < waiting.rank:
+        changes |= {"priority": "appointment", "rank": PRIORITY_RANKS["appointment"], "arrived_at": clock.now()}
+    if not await Ticket.filter(id=waiting.id, status="waiting", appointment_id__isnull=True) \
+            .using_db(uow.tx).update(**changes):
+        # a concurrent scan of the same code may have adopted it: answer that
+        existing = await Ticket.get_or_none(appointment_id=appointment_id).using_db(uow.tx)
+        return await _view(rt, existing, uow) if existing is not None else None
+    ticket = await Ticket.get(id=waiting.id).using_db(uow.tx)
+    await uow.record("ticket.appointment_linked", f"ticket:{ticket.id}", hall=ticket.hall_code,
+                     number=ticket.number, appointment=appointment_id, priority=ticket.priority,
+                     previous=waiting.priority)
+    _publish_ticket(uow, ticket)
+    await _publish_waiting(rt, uow, ticket.hall_code)
+    return await _view(rt, ticket, uow)
 
 
 async def take_remote_ticket(rt: Runtime, *, citizen_id: int, hall: str, category: str) -> TicketOut:
