@@ -366,3 +366,22 @@ class TestTurnNear:
         # kiosk slips have nobody to tell
         assert not await OutboxEvent.filter(kind="ticket.turn_near",
                                             aggregate=f"ticket:{ticket['id']}").exists()
+
+    async def test_a_halls_own_n_decides_when_it_is_recorded(self, app_with, capsys, queue_hall):
+        running = await app_with(queueing={"turn_near_by_hall": {queue_hall.code: 1}})
+        async with running.client() as http:
+            kiosk = bearer(await staff_tokens(http, Grant("kiosk", hall=queue_hall.code)))
+            clerk = bearer(await staff_tokens(http, Grant("window_clerk", hall=queue_hall.code)))
+            for _ in range(3):
+                await kiosk_ticket(http, kiosk, queue_hall.code, "A")
+            citizen = bearer(await login_citizen(http, capsys))
+            mine = (await http.post("/api/v1/tickets", headers=citizen,
+                                    json={"hall": queue_hall.code, "category": "A"})).json()
+            window = await queue_hall.window("A")
+            events = OutboxEvent.filter(kind="ticket.turn_near", aggregate=f"ticket:{mine['id']}")
+            ticket = await _call(http, queue_hall, window, clerk)      # 2 ahead: the default 3 would tell now
+            assert not await events.exists()
+            await _act(http, queue_hall, window, "skip", clerk, ticket)
+            await _call(http, queue_hall, window, clerk)               # 1 ahead: this hall's N
+            event = await events.get()
+            assert event.payload["people_ahead"] == 1 and event.payload["hall"] == queue_hall.code
