@@ -347,15 +347,20 @@ class TestHallQueue:
 
 
 class TestTurnNear:
-    async def test_recorded_once_per_ticket_when_three_or_fewer_are_ahead_after_a_call(
-            self, client, capsys, queue_hall, kiosk, clerk):
-        for _ in range(4):
+    async def _behind(self, client, capsys, queue_hall, kiosk, slips: int):
+        """A citizen's ticket behind `slips` kiosk slips in queue A, an open window for A, and the turn-near
+        events of the citizen's ticket."""
+        for _ in range(slips):
             await kiosk_ticket(client, kiosk, queue_hall.code, "A")
         citizen = bearer(await login_citizen(client, capsys))
         mine = (await client.post("/api/v1/tickets", headers=citizen,
                                   json={"hall": queue_hall.code, "category": "A"})).json()
         window = await queue_hall.window("A")
-        events = OutboxEvent.filter(kind="ticket.turn_near", aggregate=f"ticket:{mine['id']}")
+        return mine, window, OutboxEvent.filter(kind="ticket.turn_near", aggregate=f"ticket:{mine['id']}")
+
+    async def test_recorded_once_per_ticket_when_three_or_fewer_are_ahead_after_a_call(
+            self, client, capsys, queue_hall, kiosk, clerk):
+        mine, window, events = await self._behind(client, capsys, queue_hall, kiosk, 4)
         ticket = await _call(client, queue_hall, window, clerk)        # 3 ahead of mine now
         event = await events.get()
         assert event.payload["people_ahead"] == 3 and event.payload["number"] == mine["number"]
@@ -372,13 +377,7 @@ class TestTurnNear:
         async with running.client() as http:
             kiosk = bearer(await staff_tokens(http, Grant("kiosk", hall=queue_hall.code)))
             clerk = bearer(await staff_tokens(http, Grant("window_clerk", hall=queue_hall.code)))
-            for _ in range(3):
-                await kiosk_ticket(http, kiosk, queue_hall.code, "A")
-            citizen = bearer(await login_citizen(http, capsys))
-            mine = (await http.post("/api/v1/tickets", headers=citizen,
-                                    json={"hall": queue_hall.code, "category": "A"})).json()
-            window = await queue_hall.window("A")
-            events = OutboxEvent.filter(kind="ticket.turn_near", aggregate=f"ticket:{mine['id']}")
+            _, window, events = await self._behind(http, capsys, queue_hall, kiosk, 3)
             ticket = await _call(http, queue_hall, window, clerk)      # 2 ahead: the default 3 would tell now
             assert not await events.exists()
             await _act(http, queue_hall, window, "skip", clerk, ticket)
