@@ -45,8 +45,8 @@ from backend.runtime import Runtime
 __all__ = [
     "issue_ticket", "take_remote_ticket", "issue_kiosk_ticket", "list_my_tickets", "get_my_ticket",
     "cancel_my_ticket", "call_next_ticket", "recall_ticket", "skip_ticket", "start_ticket", "finish_ticket",
-    "transfer_ticket", "requeue_ticket", "set_ticket_priority", "hall_queue", "close_day", "display_feed", "ticket_feed",
-    "console_feed",
+    "transfer_ticket", "requeue_ticket", "set_ticket_priority", "hall_queue", "close_day", "display_feed",
+    "ticket_feed", "console_feed",
 ]
 
 # lower is called first
@@ -93,7 +93,7 @@ async def issue_ticket(rt: Runtime, *, hall: str, category: str, source: str, pr
         if citizen_id is not None:
             waiting = await Ticket.filter(hall_code=hall, category=queue.prefix, waiting_holder=citizen_id) \
                 .using_db(uow.tx).first()
-            if waiting is not None and appointment_id is not None:
+            if waiting is not None and appointment_id is not None and waiting.business_date == clock.today():
                 adopted = await _adopt_for_appointment(rt, uow, waiting, appointment_id)
                 if adopted is not None:
                     return adopted
@@ -123,8 +123,8 @@ async def issue_ticket(rt: Runtime, *, hall: str, category: str, source: str, pr
 async def _adopt_for_appointment(rt: Runtime, uow: UnitOfWork, waiting: Ticket,
                                  appointment_id: int) -> TicketOut | None:
     """The holder already waits in the booking's queue (a number taken from the phone on the way): that
-    ticket becomes the booking's, so they keep their number, their socket and their place, and the
-    day's counts hold one ticket for one visit. Its priority rises to `appointment` with the check-in as
+    ticket becomes the booking's, so they keep their number and the socket they watch, and the day's
+    counts hold one ticket for one visit. Its priority rises to `appointment` with the check-in as
     its arrival, exactly where a fresh check-in ticket would stand, never behind where it was; a higher
     priority it had (a clerk marked it elderly) is kept. None when the ticket has just left the queue
     (called meanwhile): the booking then gets a ticket of its own."""
