@@ -28,6 +28,10 @@ class SmsTemplates:
         texts = self._templates[template]
         return (texts.get(language) or texts["zh"]).format(**params)
 
+    def texts(self, template: str) -> dict[str, str]:
+        """The template's text by language."""
+        return {language: text for language, text in self._templates[template].items() if isinstance(text, str)}
+
     def registered(self, provider: str, template: str, language: str) -> str:
         """The id the provider gave this template in `language` (zh when the language has none)."""
         ids = self._templates.get(template, {}).get(provider, {})

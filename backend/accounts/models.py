@@ -19,6 +19,9 @@ class Citizen(Model):
     # unique: one person, one account (two accounts with one ID number are joined by staff, not by chance)
     id_number_index = fields.CharField(max_length=64, null=True, unique=True)
     preferred_language = fields.CharField(max_length=2, default="zh")
+    # which channels may carry notifications besides the in-app inbox (PATCH /api/v1/me)
+    notify_wechat = fields.BooleanField(default=True)
+    notify_sms = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
     closed_at = fields.DatetimeField(null=True)     # 注销: personal data erased, the id kept for what the law keeps

@@ -150,7 +150,7 @@ class TestMarkNoShows:
         await service.mark_no_shows(client.rt)
         assert (await Appointment.get(id=early["id"])).status == "no_show"
         events = await OutboxEvent.filter(kind="appointment.no_show", aggregate=f"appointment:{early['id']}")
-        assert len(events) == 1 and set(events[0].payload) == {"appointment", "citizen", "slot", "hall"}
+        assert len(events) == 1 and set(events[0].payload) == {"appointment", "citizen", "slot", "hall", "starts_at"}
 
     async def test_a_run_counts_what_it_marked_and_a_second_run_marks_nothing(self, client, capsys, desk):
         missed = [(await _booked(client, capsys, desk, index=i))[0] for i in range(3)]

@@ -66,6 +66,20 @@ class IssuedToken:
     revoked: bool = False
 
 
+def _value_allowed(key: str, value: str) -> bool:
+    """WeChat's rules for a subscribe message's value, by the kind of its key (thing3 is a thing)."""
+    if re.search(r"[\x00-\x1f\x7f]", value):
+        return False
+    kind = key.rstrip("0123456789")
+    if kind == "thing":
+        return len(value) <= 20
+    if kind == "phrase":
+        return len(value) <= 5 and re.fullmatch(r"[\u4e00-\u9fff]+", value) is not None
+    if kind in ("character_string", "number", "letter"):
+        return len(value) <= 32
+    return True
+
+
 def _error(errcode: int, detail: str = "") -> HTTPResponse:
     message = ERRMSG.get(errcode, "error") + (f" {detail}" if detail else "")
     return json_response({"errcode": errcode, "errmsg": f"{message} rid: {uuid.uuid4().hex[:24]}"})
@@ -384,6 +398,8 @@ class FakeWechat:
             for key, field in data.items():
                 if not isinstance(field, dict) or not isinstance(field.get("value"), str) or not field["value"]:
                     return _error(47003, f"data.{key}.value is empty")
+                if not _value_allowed(key, field["value"]):
+                    return _error(47003, f"argument invalid! data.{key}.value invalid")
             if body.get("miniprogram_state", "formal") not in SUBSCRIBE_STATES:
                 return _error(47003, "miniprogram_state")
             if body["touser"] in self.refused_openids:
