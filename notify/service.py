@@ -19,8 +19,9 @@ import asyncio
 import logging
 import random
 from collections.abc import Iterable
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, timezone
 
+from tortoise.exceptions import ValidationError
 from tortoise.expressions import F, Q
 
 from backend.accounts.citizens import NotificationContact, notification_contacts
@@ -64,7 +65,7 @@ def _is_postgres(uow: UnitOfWork) -> bool:
 async def _hall_name(rt: Runtime, code: str, language: str) -> str:
     try:
         hall = await get_hall_summary(rt, code=code)
-    except AppError:
+    except (AppError, ValidationError):   # gone from the catalogue, or never a code: say it as it is
         return code
     return {"mn": hall.name_mn, "en": hall.name_en}.get(language) or hall.name
 
@@ -72,7 +73,7 @@ async def _hall_name(rt: Runtime, code: str, language: str) -> str:
 async def _item_name(rt: Runtime, code: str, language: str) -> str:
     try:
         item = await kept(rt, key=("notify.item", code), build=lambda: get_service_item(rt, code=code))
-    except AppError:
+    except (AppError, ValidationError):
         return code
     return {"mn": item.name_mn, "en": item.name_en}.get(language) or item.name
 
@@ -285,7 +286,8 @@ def _quiet_until(rt: Runtime, now: datetime) -> datetime | None:
     if not inside:
         return None
     day = local.date() if moment < end else local.date() + timedelta(days=1)
-    return datetime.combine(day, end, tzinfo=clock.business_zone())
+    # in UTC, as every stored instant: SQLite compares them as text
+    return datetime.combine(day, end, tzinfo=clock.business_zone()).astimezone(timezone.utc)
 
 
 async def _send_sms(rt: Runtime, delivery: Delivery, holder: str, contact: NotificationContact) -> str:
