@@ -39,6 +39,7 @@ from miniprogram_api.routes import bp as miniprogram_bp
 from miniprogram_api.wechat import WechatGateway
 from notify.dispatcher import Dispatcher
 from notify.routes import bp as notify_bp
+from notify.sockets import bp as notify_sockets_bp
 from notify.sms import SmsTemplates, build_sms_sender
 
 __all__ = ["create_app", "build_runtime", "close_runtime"]
@@ -106,7 +107,7 @@ def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool
     messages = MessageCatalogue.load(settings.resolved_config_dir() / "messages" / "errors.toml")
 
     for blueprint in (ops_bp, docs_bp, catalog_bp, accounts_bp, appointments_bp, queueing_bp,
-                      queueing_sockets_bp, miniprogram_bp, notify_bp):
+                      queueing_sockets_bp, miniprogram_bp, notify_bp, notify_sockets_bp):
         app.blueprint(blueprint)
     document_websockets(app)
 

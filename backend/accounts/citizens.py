@@ -6,7 +6,7 @@ import hmac
 import logging
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field as dataclass_field
 from datetime import datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
@@ -249,8 +249,8 @@ class NotificationContact:
     the mini-program openid, the language and the channels the citizen allows."""
     citizen_id: int
     language: str
-    phone: str | None = field(repr=False)
-    wechat_openid: str | None = field(repr=False)
+    phone: str | None = dataclass_field(repr=False)
+    wechat_openid: str | None = dataclass_field(repr=False)
     wechat: bool
     sms: bool
 

@@ -287,3 +287,18 @@ def test_every_event_rule_names_a_template_with_texts_in_three_languages(setting
         assert set(rule.template.title) == {"zh", "mn", "en"}, kind
         assert set(rules.sms.texts(rule.template.name)) == {"zh", "mn", "en"}, kind
 
+
+
+class TestWechatRefusesTheMessage:
+    async def test_a_message_wechat_refuses_47003_is_dead_the_consent_kept_and_sms_takes_over(
+            self, notifying, aliyun, fake_wechat):
+        async with notifying.client() as http:
+            person = await wechat_citizen(http, fake_wechat)
+            await consent(http, person, TICKET_CALLED)
+        fake_wechat.fail_next("cgi-bin/message/subscribe/send", 47003)
+        event = await _called(notifying.rt, person)
+        await drain(notifying.rt)
+        wechat = await Delivery.get(event_id=event, channel="wechat")
+        assert (wechat.status, wechat.attempts, wechat.last_error) == ("dead", 1, "wechat wechat_request_refused")
+        assert (await SubscriptionCredit.get(citizen_id=person.citizen_id, template_id=TICKET_CALLED)).remaining == 1
+        assert len(_sms_to(aliyun, person.phone)) == 1

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from websockets.asyncio.client import connect
+
 from backend.kit import clock
 from backend.kit.auth import Grant
 from notify.models import Delivery, SubscriptionCredit
 from tests.factories import bearer, staff_tokens
 from tests.notify.conftest import UNLIMITED_SMS, aliyun_settings, consent, drain, record, wechat_citizen
+from tests.sockets import closed_with, next_message, ws_url
 
 TICKET_CALLED = "PLACEHOLDER-ticket-called-000000000000000000"
 CASE = "PLACEHOLDER-case-progress-0000000000000000000"
@@ -124,3 +127,22 @@ class TestProviderLimits:
         assert (waiting.status, waiting.attempts) == ("pending", 0)
         assert timedelta(seconds=1) <= waiting.next_attempt_at - clock.now() <= timedelta(seconds=30)
         assert len([m for m in aliyun.sent if m["phone_numbers"] == person.phone]) == 1
+
+
+class TestLiveInbox:
+    async def test_an_open_app_hears_each_new_notification(self, client, server, fake_wechat):
+        person = await wechat_citizen(client, fake_wechat)
+        async with connect(ws_url(server, "/ws/me/notifications"), additional_headers=person.headers) as app:
+            snapshot = await next_message(app, "snapshot")
+            assert (snapshot["items"], snapshot["unread"]) == ([], 0)
+            await record(client.rt, "ticket.called", "ticket:1", citizen=person.citizen_id, hall="150900",
+                         number="A009", window="02")
+            await drain(client.rt)
+            heard = await next_message(app, "notification.new")
+            assert (heard["kind"], heard["title"]) == ("ticket.called", "请到窗口办理")
+
+    async def test_a_staff_token_is_refused(self, client, server):
+        staff = await staff_tokens(client, Grant("admin"))
+        async with connect(ws_url(server, "/ws/me/notifications"), additional_headers=bearer(staff)) as socket:
+            error, code = await closed_with(socket)
+        assert (error["code"], code) == ("forbidden_role", 4403)
