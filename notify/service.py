@@ -185,7 +185,14 @@ async def claim_deliveries(rt: Runtime, *, holder: str, limit: int) -> list[Deli
 async def _settle(delivery: Delivery, holder: str, **changes: object) -> bool:
     """Write the outcome if the delivery is still `holder`'s to send."""
     return bool(await Delivery.filter(id=delivery.id, status="sending", claimed_by=holder)
-                .update(lease_until=None, **changes))
+                .update(lease_until=None, handed_at=None, **changes))
+
+
+async def _hand_over(delivery: Delivery, holder: str) -> bool:
+    """Mark the moment the provider is called (False: the delivery is no longer this claimer's). If the
+    claimer dies before the outcome is written, the mark tells its successor to ask first."""
+    return bool(await Delivery.filter(id=delivery.id, status="sending", claimed_by=holder)
+                .update(handed_at=clock.now()))
 
 
 def _backoff(rt: Runtime, attempts: int) -> timedelta:
@@ -236,9 +243,41 @@ async def send_delivery(rt: Runtime, delivery: Delivery, *, holder: str) -> str:
         return await _given_up(rt, delivery, holder, None, status="dead", error="recipient_gone")
     if rules_of(rt).template(delivery.template) is None:
         return await _given_up(rt, delivery, holder, contact, status="dead", error="template_unknown")
+    if delivery.handed_at is not None:   # its last claimer died while the provider had it
+        outcome = await _settle_unknown_outcome(rt, delivery, holder, contact)
+        if outcome is not None:
+            return outcome
     if delivery.channel == "wechat":
         return await _send_wechat(rt, delivery, holder, contact)
     return await _send_sms(rt, delivery, holder, contact)
+
+
+async def _settle_unknown_outcome(rt: Runtime, delivery: Delivery, holder: str,
+                                  contact: NotificationContact) -> str | None:
+    """The provider was called and nobody wrote what it answered. Sending again could tell the person
+    twice, not sending could tell them nothing: ask the provider where it keeps a record (Alibaba
+    Cloud: every message by OutId; Tencent Cloud: delivery reports), and answer None to send.
+    WeChat keeps no record we can ask: the subscribe message is given up and SMS carries the news
+    (the person may get both, never the same channel twice)."""
+    if delivery.channel == "wechat":
+        return await _given_up(rt, delivery, holder, contact, status="dead", error="wechat outcome unknown")
+    if not contact.phone:
+        return None
+    try:
+        sent = await rt.sms.was_sent(contact.phone, _reference(delivery), since=delivery.handed_at)
+    except SmsError as error:
+        return await _failed(rt, delivery, holder, contact, f"{error.provider} {error.code}")
+    if sent:
+        await _settle(delivery, holder, status="sent", sent_at=clock.now(), last_error=None)
+        return "sent"
+    if sent is None:
+        log.warning("notification outcome unknown, sent again", extra={"ehall": {"delivery": delivery.id}})
+    return None
+
+
+def _reference(delivery: Delivery) -> str:
+    """What travels with the message and comes back in lookups and receipts (OutId, SessionContext)."""
+    return f"ehall-d{delivery.id}"
 
 
 async def _send_wechat(rt: Runtime, delivery: Delivery, holder: str, contact: NotificationContact) -> str:
@@ -254,6 +293,9 @@ async def _send_wechat(rt: Runtime, delivery: Delivery, holder: str, contact: No
     if not await credit.filter(remaining__gt=0).update(remaining=F("remaining") - 1, updated_at=clock.now()):
         return await _given_up(rt, delivery, holder, contact, status="skipped", error="no_subscription_credit")
     notify = rt.settings.notify
+    if not await _hand_over(delivery, holder):
+        await credit.update(remaining=F("remaining") + 1, updated_at=clock.now())
+        return "lost"
     try:
         await rt.wechat.send_subscribe_message(
             contact.wechat_openid, message.template_id, data,
@@ -310,9 +352,11 @@ async def _send_sms(rt: Runtime, delivery: Delivery, holder: str, contact: Notif
         return await _postpone(delivery, holder, now + timedelta(seconds=wait))
     templates = rules_of(rt).sms
     params = {name: delivery.params.get(name, "") for name in templates.parameter_order(delivery.template)}
+    if not await _hand_over(delivery, holder):
+        return "lost"
     try:
         message_id = await rt.sms.send(phone, delivery.template, delivery.language,
-                                       reference=f"ehall-d{delivery.id}", **params)
+                                       reference=_reference(delivery), **params)
     except SmsError as error:
         if error.retryable:
             return await _failed(rt, delivery, holder, contact, f"{error.provider} {error.code}")
