@@ -154,16 +154,24 @@ async def login_staff(rt: Runtime, *, username: str, password: str, client_ip: s
     username_key = f"staff-login:{_sha256(username.lower())}"
     username_limit = [Window(staff_limits.login_attempts_per_15_minutes, 900)]
     await enforce(rt.limiter, username_key, username_limit)
+    # argon2 runs outside any transaction (it is slow); the row read here only gives it the hash
     staff = await StaffUser.get_or_none(username=username)
     async with rt.password_checks.turn():
         verified = await verify_password(staff.password_hash if staff else None, password)
     if not verified or staff is None:
         raise AppError("login_failed", 401)
-    if not staff.active:
-        raise AppError("account_disabled", 403)
-    await rt.limiter.forget(username_key, username_limit)
     async with unit_of_work(rt) as uow:
-        return await sessions.open_session(rt, kind="staff", subject_id=staff.id, uow=uow)
+        # What the session holds is decided here, with the row locked as disable_staff and
+        # set_staff_grants lock it: the login lands wholly before a change (whose ending of sessions
+        # then includes it) or after it (and sees the account disabled, or the new grants).
+        current = await StaffUser.filter(id=staff.id).using_db(uow.tx).select_for_update().first()
+        if current is None:  # deleted meanwhile: the answer a login a moment later gets
+            raise AppError("login_failed", 401)
+        if not current.active:
+            raise AppError("account_disabled", 403)
+        tokens = await sessions.open_session(rt, kind="staff", subject_id=staff.id, uow=uow)
+    await rt.limiter.forget(username_key, username_limit)
+    return tokens
 
 
 async def get_staff_profile(rt: Runtime, *, principal: Principal) -> StaffProfile:
