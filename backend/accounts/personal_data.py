@@ -41,8 +41,8 @@ async def find_citizen_by_phone(rt: Runtime, *, principal: Principal, phone: str
                         subject=f"citizen:{citizen.id if citizen else ''}", request_id=request_id,
                         hall=hall, found=citizen is not None)
         if citizen is not None:
-            await CitizenContact.create(citizen_id=citizen.id, hall_code=hall, source="lookup",
-                                        staff_id=principal.id, using_db=uow.tx)
+            await record_contact(rt, citizen_id=citizen.id, hall=hall, source="lookup", staff_id=principal.id,
+                                 uow=uow)
     if citizen is None:  # refused after the commit: a lookup that found nobody is audited too
         raise AppError("citizen_not_found", 404)
     return await citizens.get_profile(rt, citizen_id=citizen.id)
