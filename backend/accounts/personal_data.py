@@ -72,5 +72,6 @@ async def record_contact(rt: Runtime, *, citizen_id: int, hall: str, source: str
                          uow: UnitOfWork) -> None:
     """A citizen's business with a hall (a check-in, a ticket, a case): for the next
     `staff.pii_relation_hours` that hall's staff may read the citizen's data, each read audited."""
+    # dated by kit.clock, the clock read_citizen_pii measures the relation's age with
     await CitizenContact.create(citizen_id=citizen_id, hall_code=hall, source=source, staff_id=staff_id,
-                                using_db=uow.tx)
+                                at=clock.now(), using_db=uow.tx)
