@@ -3,7 +3,6 @@ login with argon2id. The checks of a new account live here, so the CLI and any l
 give the same answers."""
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable
 
@@ -29,10 +28,6 @@ USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{2,63}$"
 PASSWORD_MIN_LENGTH = 10
 PASSWORD_MAX_LENGTH = 256          # the login request takes no more (schemas.StaffLoginRequest)
 DISPLAY_NAME_MAX_LENGTH = 64
-
-
-def _sha256(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def check_staff_password(password: str) -> None:
@@ -151,7 +146,7 @@ async def login_staff(rt: Runtime, *, username: str, password: str, client_ip: s
     # is out of attempts even the right password waits, or a guesser would learn which guess was right.
     await enforce(rt.limiter, f"staff-login:ip:{client_ip}",
                   [Window(staff_limits.login_attempts_per_ip_per_15_minutes, 900)])
-    username_key = f"staff-login:{_sha256(username.lower())}"
+    username_key = f"staff-login:{sessions.sha256_hex(username.lower())}"
     username_limit = [Window(staff_limits.login_attempts_per_15_minutes, 900)]
     await enforce(rt.limiter, username_key, username_limit)
     # argon2 runs outside any transaction (it is slow); the row read here only gives it the hash
