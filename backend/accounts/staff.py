@@ -49,7 +49,7 @@ async def _check_scope_in_catalogue(rt: Runtime, grant: Grant) -> None:
             raise AppError("staff_department_unknown", 422, department=grant.department, hall=grant.hall)
 
 
-async def check_grants(rt: Runtime, grants: Iterable[Grant]) -> list[Grant]:
+async def check_grants(rt: Runtime, *, grants: Iterable[Grant]) -> list[Grant]:
     """Known roles, halls that exist, departments that sit in the grant's hall."""
     grants = list(grants)
     for grant in grants:
@@ -69,7 +69,7 @@ async def check_new_staff(rt: Runtime, *, username: str, grants: Iterable[Grant]
         raise AppError("staff_username_invalid", 422, username=username)
     if len(display_name) > DISPLAY_NAME_MAX_LENGTH:
         raise AppError("staff_display_name_too_long", 422, max=DISPLAY_NAME_MAX_LENGTH)
-    await check_grants(rt, grants)
+    await check_grants(rt, grants=grants)
     if await StaffUser.filter(username=username).exists():
         raise AppError("staff_username_taken", 409, username=username)
 
@@ -123,7 +123,7 @@ async def set_staff_grants(rt: Runtime, *, username: str, grants: Iterable[Grant
                            tx: UnitOfWork | None = None) -> StaffUser:
     """Replace a staff member's roles. Their sessions end at once: a token names the grants it was
     issued with, so one from before would keep the old roles until it expired."""
-    grants = await check_grants(rt, grants)
+    grants = await check_grants(rt, grants=grants)
     async with unit_of_work(rt, tx) as uow:
         staff = await _lock_staff(username, uow=uow)
         before = await StaffGrant.filter(staff_id=staff.id).using_db(uow.tx).order_by("id")
