@@ -11,13 +11,12 @@ import hashlib
 import hmac
 import json
 import uuid
-from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json as json_response
 
-from tests.fakes.loopback import LoopbackFake, fake_app
+from tests.fakes.loopback import RecordingFake, fake_app
 
 __all__ = ["FakeAliyunSms"]
 
@@ -33,21 +32,15 @@ def _encode(value: str) -> str:
     return quote(value, safe="-_.~")
 
 
-class FakeAliyunSms(LoopbackFake):
+class FakeAliyunSms(RecordingFake):
+    """fail_next(code) answers a send with an `isv.*` code (e.g. isv.BUSINESS_LIMIT_CONTROL)."""
+
     name = "fake-aliyun-sms"
 
     def __init__(self, access_key_id: str = "LTAI5tFakeAccessKey", access_key_secret: str = "fake-aliyun-secret"):
         self.access_key_id = access_key_id
         self.access_key_secret = access_key_secret
-        self.sent: list[dict[str, Any]] = []       # accepted messages, as the provider would deliver them
-        self.refused: list[dict[str, Any]] = []    # calls answered with an error code
-        self._fail_next: list[str] = []
         super().__init__(self._build_app())
-
-    def fail_next(self, code: str, times: int = 1) -> None:
-        """Answer the next `times` sends with `code` (e.g. isv.BUSINESS_LIMIT_CONTROL)."""
-        with self._lock:
-            self._fail_next.extend([code] * times)
 
     def _signature_matches(self, request: Request) -> bool:
         authorization = request.headers.get("authorization", "")
@@ -87,7 +80,7 @@ class FakeAliyunSms(LoopbackFake):
                     "template_param": json.loads(params.get("TemplateParam") or "{}"),
                     "out_id": params.get("OutId")}
             with self._lock:
-                code = self._fail_next.pop(0) if self._fail_next else None
+                code = self._forced_code()
                 if code is None and not all(p.isdigit() and len(p) == 11 for p in call["phone_numbers"].split(",")):
                     code = "isv.MOBILE_NUMBER_ILLEGAL"
                 if code:

@@ -13,12 +13,11 @@ import json
 import re
 import uuid
 from datetime import datetime, timezone
-from typing import Any
 
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json as json_response
 
-from tests.fakes.loopback import LoopbackFake, fake_app
+from tests.fakes.loopback import RecordingFake, fake_app
 
 __all__ = ["FakeTencentSms"]
 
@@ -38,7 +37,9 @@ def _hmac(key: bytes, message: str) -> bytes:
     return hmac.new(key, message.encode(), hashlib.sha256).digest()
 
 
-class FakeTencentSms(LoopbackFake):
+class FakeTencentSms(RecordingFake):
+    """fail_next(code) gives the next numbers that status (e.g. LimitExceeded.PhoneNumberDailyLimit)."""
+
     name = "fake-tencent-sms"
 
     def __init__(self, secret_id: str = "AKIDFakeSecretId", secret_key: str = "fake-tencent-key",
@@ -46,15 +47,7 @@ class FakeTencentSms(LoopbackFake):
         self.secret_id = secret_id
         self.secret_key = secret_key
         self.sdk_app_id = sdk_app_id
-        self.sent: list[dict[str, Any]] = []
-        self.refused: list[dict[str, Any]] = []
-        self._fail_next: list[str] = []
         super().__init__(self._build_app())
-
-    def fail_next(self, code: str, times: int = 1) -> None:
-        """Give the next `times` numbers the status `code` (e.g. LimitExceeded.PhoneNumberDailyLimit)."""
-        with self._lock:
-            self._fail_next.extend([code] * times)
 
     def _signature_matches(self, request: Request) -> bool:
         found = _AUTHORIZATION.fullmatch(request.headers.get("authorization", ""))
@@ -97,7 +90,7 @@ class FakeTencentSms(LoopbackFake):
                 for number in body.get("PhoneNumberSet", []):
                     call = {"phone": number, "sign_name": body.get("SignName"), "template_id": body.get("TemplateId"),
                             "params": body.get("TemplateParamSet", []), "session_context": body.get("SessionContext")}
-                    code = self._fail_next.pop(0) if self._fail_next else None
+                    code = self._forced_code()
                     if code is None and not re.fullmatch(r"\+861\d{10}", number):
                         code = "InvalidParameterValue.IncorrectPhoneNumber"
                     if code:
