@@ -9,6 +9,8 @@ import asyncio
 import socket
 import threading
 import uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any, Self
 
 from sanic import Sanic
@@ -114,6 +116,9 @@ class RecordingFake(LoopbackFake):
         self.sent: list[dict[str, Any]] = []       # accepted messages, as the provider would deliver them
         self.refused: list[dict[str, Any]] = []    # calls answered with an error code
         self._fail_next: list[str] = []
+        # the provider's own clock, which stamps what it accepted; a test whose business time is frozen
+        # sets it to kit.clock.now, so that "sent since" lookups speak of the same time
+        self.now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
         super().__init__(app)
 
     def fail_next(self, code: str, times: int = 1) -> None:

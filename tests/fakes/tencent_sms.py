@@ -13,6 +13,7 @@ import json
 import re
 import uuid
 from datetime import datetime, timezone
+from typing import Any
 
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json as json_response
@@ -66,6 +67,19 @@ class FakeTencentSms(RecordingFake):
         key = _hmac(_hmac(_hmac(("TC3" + self.secret_key).encode(), found["date"]), found["service"]), "tc3_request")
         return hmac.compare_digest(hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest(), found["signature"])
 
+    def _reports(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """PullSmsSendStatusByPhoneNumber: the delivery reports of one number between two instants; the
+        fake has every accepted message delivered the moment it was sent."""
+        begin, end = body.get("BeginTime", 0), body.get("EndTime", 0)
+        offset, limit = body.get("Offset", 0), body.get("Limit", 100)
+        with self._lock:
+            found = [m for m in self.sent if m["phone"] == body.get("PhoneNumber")
+                     and begin <= m["sent_at"].timestamp() <= end]
+        return [{"UserReceiveTime": int(m["sent_at"].timestamp()), "CountryCode": "86",
+                 "SubscriberNumber": m["phone"].removeprefix("+86"), "PhoneNumber": m["phone"],
+                 "SerialNo": m["serial_no"], "ReportStatus": "SUCCESS", "Description": "用户短信送达成功",
+                 "SessionContext": m["session_context"]} for m in found[offset: offset + limit]]
+
     def _build_app(self) -> Sanic:
         app = fake_app("fake_tencent_sms")
 
@@ -77,7 +91,8 @@ class FakeTencentSms(RecordingFake):
                     "Code": "AuthFailure.SignatureFailure",
                     "Message": "The provided credentials could not be validated. Please check your signature is "
                                "correct."}, "RequestId": request_id}})
-            if request.headers.get("x-tc-action") != "SendSms":
+            action = request.headers.get("x-tc-action")
+            if action not in ("SendSms", "PullSmsSendStatusByPhoneNumber"):
                 return json_response({"Response": {"Error": {"Code": "InvalidAction", "Message": "no such action"},
                                                    "RequestId": request_id}})
             body = json.loads(request.body)
@@ -85,6 +100,9 @@ class FakeTencentSms(RecordingFake):
                 return json_response({"Response": {"Error": {
                     "Code": "FailedOperation.SmsSdkAppIdVerifyFail", "Message": "SmsSdkAppId verify fail"},
                     "RequestId": request_id}})
+            if action == "PullSmsSendStatusByPhoneNumber":
+                return json_response({"Response": {"PullSmsSendStatusSet": self._reports(body),
+                                                   "RequestId": request_id}})
             statuses = []
             with self._lock:
                 for number in body.get("PhoneNumberSet", []):
@@ -100,7 +118,7 @@ class FakeTencentSms(RecordingFake):
                                          "Message": MESSAGES.get(code, code), "IsoCode": "CN"})
                         continue
                     serial = f"2433:{uuid.uuid4().int % 10**28:028d}"
-                    self.sent.append({**call, "serial_no": serial})
+                    self.sent.append({**call, "serial_no": serial, "sent_at": self.now()})
                     statuses.append({"SerialNo": serial, "PhoneNumber": number, "Fee": 1,
                                      "SessionContext": call["session_context"], "Code": "Ok",
                                      "Message": "send success", "IsoCode": "CN"})
