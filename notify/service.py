@@ -16,9 +16,12 @@ Two steps, each in its own transaction, so that several dispatchers on several m
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import random
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 
 from tortoise.exceptions import ValidationError
@@ -38,12 +41,13 @@ from backend.kit.uow import UnitOfWork, unit_of_work
 from backend.runtime import Runtime
 from notify.models import Delivery, InboxNotification, SubscriptionCredit
 from notify.permissions import require_delivery_admin
-from notify.schemas import (DeliveryOut, DeliveryPage, DeliveryQuery, InboxPage, InboxQuery, NotificationOut,
-                            SubscriptionsOut)
+from notify.schemas import (AliyunReports, DeliveryOut, DeliveryPage, DeliveryQuery, InboxPage, InboxQuery,
+                            NotificationOut, SubscriptionsOut, TencentReports)
 from notify.templates import EventRule, NotificationRules, TemplateDataError, load_rules, wechat_values
 
 __all__ = ["expand_events", "claim_deliveries", "send_delivery", "dispatch_once", "report_subscriptions",
-           "list_inbox", "mark_read", "list_deliveries", "retry_delivery", "rules_of"]
+           "list_inbox", "mark_read", "list_deliveries", "retry_delivery", "rules_of", "take_aliyun_receipts",
+           "take_tencent_receipts", "ReceiptsTaken"]
 
 log = logging.getLogger("ehall.notify")
 
@@ -462,3 +466,73 @@ async def retry_delivery(rt: Runtime, *, principal: Principal, delivery_id: int)
 def _ids(values: Iterable[object]) -> list[int]:
     # a payload's ids are JSON: an int, never a bool (which is an int to Python)
     return [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+
+
+# --- delivery receipts from the SMS providers -------------------------------------------------------
+
+_REFERENCE = re.compile(r"^ehall-d([0-9]{1,18})$")
+
+
+@dataclass(frozen=True)
+class _Receipt:
+    """A provider's word on one message, in our terms."""
+    delivery_id: int | None          # from the reference it was sent with (Alibaba Cloud's OutId)
+    provider_message_id: str         # BizId, SerialNo
+    delivered: bool
+    error: str
+
+
+@dataclass
+class ReceiptsTaken:
+    delivered: int = 0
+    failed: int = 0
+    repeated: int = 0                # already settled by an earlier push of the same receipt
+    unknown: int = 0
+
+
+def _check_receipt_token(rt: Runtime, token: str) -> None:
+    expected = rt.settings.notify.receipt_token.get_secret_value()
+    if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise AppError("receipt_unauthenticated", 401)
+
+
+async def take_aliyun_receipts(rt: Runtime, *, token: str, reports: AliyunReports) -> ReceiptsTaken:
+    _check_receipt_token(rt, token)
+    return await _take_receipts(rt, [_Receipt(
+        delivery_id=int(found[1]) if (found := _REFERENCE.match(report.out_id or "")) else None,
+        provider_message_id=report.biz_id, delivered=report.success,
+        error=f"aliyun {report.err_code}".strip()) for report in reports.root])
+
+
+async def take_tencent_receipts(rt: Runtime, *, token: str, reports: TencentReports) -> ReceiptsTaken:
+    _check_receipt_token(rt, token)
+    return await _take_receipts(rt, [_Receipt(
+        delivery_id=None, provider_message_id=report.sid, delivered=report.report_status == "SUCCESS",
+        error=f"tencent {report.errmsg}".strip()) for report in reports.root])
+
+
+async def _take_receipts(rt: Runtime, receipts: list[_Receipt]) -> ReceiptsTaken:
+    """Each receipt settles its delivery once: delivered, or dead with the carrier's reason (the provider
+    has tried for hours already; an admin may retry it). A push repeated later changes nothing."""
+    taken = ReceiptsTaken()
+    now = clock.now()
+    async with unit_of_work(rt) as uow:
+        for receipt in receipts:
+            found = Delivery.filter(channel="sms").using_db(uow.tx)
+            found = found.filter(id=receipt.delivery_id) if receipt.delivery_id is not None \
+                else found.filter(provider_message_id=receipt.provider_message_id)
+            delivery = await found.first()
+            if delivery is None:
+                taken.unknown += 1
+                continue
+            changes = {"status": "delivered", "delivered_at": now} if receipt.delivered \
+                else {"status": "dead", "last_error": f"receipt: {receipt.error}"[:300]}
+            if await Delivery.filter(id=delivery.id, status__in=("sent", "sending")).using_db(uow.tx) \
+                    .update(**changes):
+                taken.delivered += receipt.delivered
+                taken.failed += not receipt.delivered
+            else:
+                taken.repeated += 1
+    if taken.unknown == len(receipts):
+        raise AppError("receipt_unknown", 404)
+    return taken
