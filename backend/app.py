@@ -38,6 +38,9 @@ from backend.runtime import Runtime
 from backend.settings import Settings
 from miniprogram_api.routes import bp as miniprogram_bp
 from miniprogram_api.wechat import WechatGateway
+from notify.dispatcher import Dispatcher
+from notify.routes import bp as notify_bp
+from notify.sockets import bp as notify_sockets_bp
 from notify.sms import SmsTemplates, build_sms_sender
 
 __all__ = ["create_app", "build_runtime", "close_runtime"]
@@ -81,7 +84,8 @@ def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool
                run_jobs: bool = False) -> Sanic:
     """Build the app. `manage_database=False` leaves Tortoise to the caller (tests that share one
     initialised database between several apps in one process). `run_jobs` runs the periodic jobs
-    (backend.jobs) in the server process, as `ehall serve` does on the embedded default."""
+    (backend.jobs) and the notification dispatcher in the server process, as `ehall serve` does on
+    the embedded default."""
     configure_logging()
     app = Sanic(name)
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
@@ -104,7 +108,7 @@ def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool
     messages = MessageCatalogue.load(settings.resolved_config_dir() / "messages" / "errors.toml")
 
     for blueprint in (ops_bp, docs_bp, catalog_bp, accounts_bp, appointments_bp, queueing_bp,
-                      queueing_sockets_bp, miniprogram_bp):
+                      queueing_sockets_bp, miniprogram_bp, notify_bp, notify_sockets_bp):
         app.blueprint(blueprint)
     document_websockets(app)
 
@@ -122,14 +126,16 @@ def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool
             app.ctx.job_runner = JobRunner(app.ctx.rt, JOBS)
             app.add_task(app.ctx.job_runner.run_until_stopped(settings.worker.stop_grace_seconds),
                          name="ehall-jobs")
+            app.ctx.dispatcher = Dispatcher(app.ctx.rt)
+            app.add_task(app.ctx.dispatcher.run_until_stopped(), name="ehall-notify")
 
         @app.before_server_stop
         async def stop_jobs(app: Sanic) -> None:
             # a run in progress may finish (within the grace), then the leases are released
             app.ctx.job_runner.stop()
-            task = app.get_task("ehall-jobs", raise_exception=False)
-            if task is not None:
-                await asyncio.gather(task, return_exceptions=True)
+            app.ctx.dispatcher.stop()
+            tasks = [app.get_task(name, raise_exception=False) for name in ("ehall-jobs", "ehall-notify")]
+            await asyncio.gather(*(task for task in tasks if task is not None), return_exceptions=True)
 
     @app.after_server_stop
     async def stop(app: Sanic) -> None:

@@ -106,19 +106,23 @@ async def _work(settings: Settings) -> None:
     from backend.kit.db import close_db, init_db
     from backend.kit.jobs import JobRunner
     from backend.kit.observability import configure_logging
+    from notify.dispatcher import Dispatcher
 
     configure_logging()
     await init_db(settings)
     rt = build_runtime(settings)
     runner = JobRunner(rt, JOBS)
+    dispatcher = Dispatcher(rt, holder=runner.holder)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, runner.stop)
-    print(f"ehall worker {runner.holder}: {', '.join(job.name for job in JOBS)}\n"
+        # one handler per signal (a second add_signal_handler would replace the first)
+        loop.add_signal_handler(signum, lambda: (runner.stop(), dispatcher.stop()))
+    print(f"ehall worker {runner.holder}: {', '.join(job.name for job in JOBS)}, notification dispatcher\n"
           f"  database {mask_url_password(settings.database_url)}   tick {settings.worker.tick_seconds:g} s   "
           f"lease {settings.worker.lease_seconds:g} s", flush=True)
     try:
-        await runner.run_until_stopped(settings.worker.stop_grace_seconds)
+        await asyncio.gather(runner.run_until_stopped(settings.worker.stop_grace_seconds),
+                             dispatcher.run_until_stopped())
     finally:
         await close_runtime(rt)
         await close_db()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from backend.accounts.citizens import purge_expired_credentials
-from backend.appointments.service import mark_no_shows
+from backend.appointments.service import mark_no_shows, remind_tomorrow
 from backend.kit.jobs import Job
 from backend.queueing.service import close_day
 from backend.runtime import Runtime
@@ -25,6 +25,8 @@ JOBS: list[Job] = [
     # bookings not checked in by the end of their check-in window become no-shows (爽约), and enough
     # of them suspend booking; a few minutes late is fine, the slot is over either way
     Job("appointments.mark_no_shows", every=timedelta(minutes=5), run=mark_no_shows),
+    # the day before a booking, one reminder (notify sends it by WeChat or SMS)
+    Job("appointments.remind_tomorrow", every=timedelta(minutes=15), run=remind_tomorrow),
     # tickets still open from a business day that is over are closed, their counts kept
     Job("queueing.close_past_days", every=timedelta(minutes=15), run=_close_past_days),
 ]

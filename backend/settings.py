@@ -128,6 +128,8 @@ class AppointmentSettings(BaseModel):
     cancel_before_minutes: int = Field(120, ge=0, le=10080)
     # the kiosk accepts a check-in code from this long before the slot starts until this long after it
     # ends; a booking not checked in by then is a no-show
+    # the day-before reminder goes out from this local time on (an evening SMS reaches herders at home)
+    reminder_time: str = Field("17:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
     check_in_before_minutes: int = Field(30, ge=0, le=720)
     check_in_after_minutes: int = Field(0, ge=0, le=720)
     # `no_show_limit` no-shows within `no_show_window_days` suspend booking for `suspension_days`
@@ -165,6 +167,41 @@ class MetricsSettings(BaseModel):
         default_factory=lambda: [IPv4Network("127.0.0.1/32"), IPv6Network("::1/128")])
     # "Authorization: Bearer <token>" also opens /metrics; empty: no token is accepted
     token: SecretStr = SecretStr("")
+
+
+class NotifySettings(BaseModel):
+    # outbox events expanded into deliveries, and deliveries claimed, per round of one dispatcher
+    batch_size: int = Field(100, ge=1, le=5000)
+    # sends in flight at once per dispatcher
+    concurrency: int = Field(16, ge=1, le=512)
+    # an idle dispatcher looks for new work this often
+    poll_seconds: float = Field(1, gt=0, le=60)
+    # a delivery being sent is another dispatcher's to take over this long after it was claimed
+    lease_seconds: float = Field(60, gt=0, le=3600)
+    # tries of one delivery before it is dead (visible to admins, who can retry it)
+    max_attempts: int = Field(6, ge=1, le=50)
+    # backoff: base x 2^(attempt-1), jittered by +-jitter, at most cap
+    retry_base_seconds: float = Field(30, gt=0)
+    retry_cap_seconds: float = Field(3600, gt=0)
+    retry_jitter: float = Field(0.25, ge=0, lt=1)
+    # SMS that is not urgent waits for the end of quiet hours (local time in the halls' zone)
+    quiet_hours: str = Field("21:00-08:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$")
+    # notification SMS per phone (the carriers and providers throttle marketing-like traffic)
+    sms_per_phone_per_hour: int = Field(10, ge=1)
+    sms_per_phone_per_day: int = Field(30, ge=1)
+    # the same template to the same phone (Tencent Cloud: same content at most once per 30 s)
+    sms_per_phone_template_per_30_seconds: int = Field(1, ge=1)
+    # WeChat's lang for the "open the mini-program" link, by the recipient's language
+    wechat_lang: dict[str, str] = Field(default_factory=lambda: {"zh": "zh_CN", "mn": "zh_CN", "en": "en_US"})
+    # developer | trial | formal: which version of the mini-program a message opens
+    miniprogram_state: Literal["developer", "trial", "formal"] = "formal"
+    # the secret the SMS providers' receipt pushes carry (?token= in the URL configured with them);
+    # unset: every receipt is refused. EHALL_NOTIFY__RECEIPT_TOKEN
+    receipt_token: SecretStr = SecretStr("")
+
+    def quiet_window(self) -> tuple[str, str]:
+        start, _, end = self.quiet_hours.partition("-")
+        return start, end
 
 
 class WorkerSettings(BaseModel):
@@ -218,6 +255,7 @@ class Settings(BaseSettings):
     appointments: AppointmentSettings = AppointmentSettings()
     queueing: QueueSettings = QueueSettings()
     worker: WorkerSettings = WorkerSettings()
+    notify: NotifySettings = NotifySettings()
 
     @classmethod
     def settings_customise_sources(
@@ -303,7 +341,8 @@ def _mask_query_parameter(parameter: str) -> str:
 
 
 _SECRET_PATHS = [("jwt_secret",), ("pii_keys",), ("pii_index_key",), ("wechat", "secret"), ("metrics", "token"),
-                 ("sms", "aliyun", "access_key_secret"), ("sms", "tencent", "secret_key")]
+                 ("sms", "aliyun", "access_key_secret"), ("sms", "tencent", "secret_key"),
+                 ("notify", "receipt_token")]
 
 
 def _development_secrets(var_dir: Path) -> dict[str, str]:

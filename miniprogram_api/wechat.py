@@ -45,6 +45,11 @@ _ERRORS: dict[int, tuple[str, int]] = {
     40163: ("wechat_code_invalid", 400),  # code been used
     40226: ("wechat_risky_user", 403),
     43101: ("wechat_subscription_refused", 409),  # the user refused or used up the subscription
+    # a message WeChat will never take as it is: trying again cannot help
+    47003: ("wechat_request_refused", 502),   # a value breaks its template key's rule
+    40003: ("wechat_request_refused", 502),   # not an openid of this appid
+    40037: ("wechat_request_refused", 502),   # no such template
+    41030: ("wechat_request_refused", 502),   # no such page
 }
 
 # The token for the wechatpy call running in this context. Each call runs in its own copy of the

@@ -206,6 +206,11 @@ class TestWorkerCommand:
         assert expired_in_db((await deployment.lease(PURGE))[2])
 
 
+async def _ran(deployment: Deployment, job: str) -> tuple | None:
+    lease = await deployment.lease(job)
+    return lease if lease and lease[1] >= 1 else None
+
+
 async def _holder_other_than(deployment: Deployment, holder: str) -> str | None:
     lease = await deployment.lease(PURGE)
     return lease[0] if lease and lease[0] != holder else None
@@ -224,7 +229,8 @@ class TestServeRunsJobs:
                     return False
             assert await eventually(ready, 60), log_path.read_text()
         if BACKEND == "sqlite":
-            lease = await eventually(lambda: deployment.lease(PURGE))
+            # the lease row is taken a moment before the run it allows is recorded: wait for the run
+            lease = await eventually(lambda: _ran(deployment, PURGE))
             assert lease and lease[1] == 1, log_path.read_text()
             assert "jobs     run in this process" in log_path.read_text()
         else:

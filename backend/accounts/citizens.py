@@ -5,18 +5,20 @@ import hashlib
 import hmac
 import logging
 import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field as dataclass_field
 from datetime import datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 
 from backend.accounts.models import Citizen, OtpChallenge, WechatIdentity
-from backend.accounts.schemas import CitizenLogin, CitizenProfile, ProfilePatch, SmsCodeSent
+from backend.accounts.schemas import CitizenLogin, CitizenProfile, NotificationChannels, ProfilePatch, SmsCodeSent
 from backend.accounts import sessions
 from backend.kit import clock
 from backend.kit.errors import AppError
 from backend.kit.gateways import SmsError
-from backend.kit.pii import ID_NUMBER, NAME, PHONE, masked
+from backend.kit.pii import ID_NUMBER, NAME, PHONE, masked, reveal
 from backend.kit.ratelimit import Window, enforce
 from backend.kit.uow import UnitOfWork, unit_of_work
 from backend.runtime import Runtime
@@ -24,7 +26,7 @@ from backend.runtime import Runtime
 __all__ = [
     "request_sms_code", "login_with_sms_code", "get_profile", "update_profile", "register_citizen",
     "find_by_phone", "lock_citizen", "attach_phone", "absorb_citizen", "is_real_name",
-    "purge_expired_credentials",
+    "purge_expired_credentials", "NotificationContact", "notification_contacts",
 ]
 
 log = logging.getLogger("ehall.accounts")
@@ -191,6 +193,7 @@ async def _profile(rt: Runtime, citizen: Citizen, *, uow: UnitOfWork | None = No
         id_number=masked(rt.cipher, citizen.id_number_enc, ID_NUMBER),
         preferred_language=citizen.preferred_language,  # type: ignore[arg-type]
         wechat_bound=await (bound.using_db(uow.tx) if uow else bound).exists(),
+        notifications=NotificationChannels(wechat=citizen.notify_wechat, sms=citizen.notify_sms),
     )
 
 
@@ -223,6 +226,12 @@ async def update_profile(rt: Runtime, *, citizen_id: int, patch: ProfilePatch,
         if "preferred_language" in given:
             citizen.preferred_language = patch.preferred_language  # type: ignore[assignment]
             columns.append("preferred_language")
+        if "notifications" in given:
+            for channel in ("wechat", "sms"):
+                wanted = getattr(patch.notifications, channel)
+                if wanted is not None:
+                    setattr(citizen, f"notify_{channel}", wanted)
+                    columns.append(f"notify_{channel}")
         if columns:
             try:
                 await citizen.save(using_db=uow.tx, update_fields=[*columns, "updated_at"])
@@ -230,3 +239,34 @@ async def update_profile(rt: Runtime, *, citizen_id: int, patch: ProfilePatch,
                 raise AppError("id_number_taken", 409) from None
             await uow.record("citizen.profile_changed", f"citizen:{citizen.id}", fields=sorted(given))
         return await _profile(rt, citizen, uow=uow)
+
+
+# --- what notify needs to reach a citizen -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class NotificationContact:
+    """How to reach a citizen: the phone in clear (for the SMS sender only; never logged or answered),
+    the mini-program openid, the language and the channels the citizen allows."""
+    citizen_id: int
+    language: str
+    phone: str | None = dataclass_field(repr=False)
+    wechat_openid: str | None = dataclass_field(repr=False)
+    wechat: bool
+    sms: bool
+
+
+async def notification_contacts(rt: Runtime, *, citizen_ids: Iterable[int],
+                                tx: UnitOfWork | None = None) -> dict[int, NotificationContact]:
+    """The open accounts among `citizen_ids`, keyed by id (a closed account is reached no more)."""
+    ids = sorted(set(citizen_ids))
+    if not ids:
+        return {}
+    citizens = Citizen.filter(id__in=ids, closed_at__isnull=True)
+    identities = WechatIdentity.filter(citizen_id__in=ids, appid=rt.settings.wechat.appid).order_by("id")
+    if tx is not None:
+        citizens, identities = citizens.using_db(tx.tx), identities.using_db(tx.tx)
+    openids = {identity.citizen_id: identity.openid for identity in await identities}  # type: ignore[attr-defined]
+    return {citizen.id: NotificationContact(
+        citizen_id=citizen.id, language=citizen.preferred_language,
+        phone=reveal(rt.cipher, citizen.phone_enc, PHONE), wechat_openid=openids.get(citizen.id),
+        wechat=citizen.notify_wechat, sms=citizen.notify_sms) for citizen in await citizens}

@@ -19,6 +19,9 @@ class Citizen(Model):
     # unique: one person, one account (two accounts with one ID number are joined by staff, not by chance)
     id_number_index = fields.CharField(max_length=64, null=True, unique=True)
     preferred_language = fields.CharField(max_length=2, default="zh")
+    # which channels may carry notifications besides the in-app inbox (PATCH /api/v1/me)
+    notify_wechat = fields.BooleanField(default=True)
+    notify_sms = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
     closed_at = fields.DatetimeField(null=True)     # 注销: personal data erased, the id kept for what the law keeps
@@ -36,7 +39,7 @@ class CitizenContact(Model):
     hall_code = fields.CharField(max_length=12)
     source = fields.CharField(max_length=16)           # lookup | appointment | ticket | case | conversation
     staff_id = fields.BigIntField(null=True)
-    at = fields.DatetimeField(auto_now_add=True)
+    at = fields.DatetimeField(auto_now_add=True)   # record_contact sets it from kit.clock
 
     class Meta:
         table = "citizen_contact"

@@ -51,6 +51,17 @@ class RefreshRequest(_Strict):
     refresh_token: str = Field(min_length=16, max_length=128)
 
 
+class NotificationChannels(BaseModel):
+    """Which channels may carry notifications; the in-app inbox always gets them."""
+    wechat: bool = Field(description="WeChat subscribe messages (each needs the user's one-time consent)")
+    sms: bool = Field(description="SMS, also the fallback when WeChat cannot be used")
+
+
+class NotificationChannelsPatch(_Strict):
+    wechat: bool | None = None
+    sms: bool | None = None
+
+
 class CitizenProfile(BaseModel):
     """A citizen's own profile: personal data masked, as in every response."""
     id: int
@@ -59,12 +70,14 @@ class CitizenProfile(BaseModel):
     id_number: str | None = Field(description="masked: 150***********123X")
     preferred_language: Language
     wechat_bound: bool
+    notifications: NotificationChannels
 
 
 class ProfilePatch(_Strict):
     name: str | None = Field(None, min_length=1, max_length=NAME_MAX_CHARS)
     id_number: str | None = Field(None, max_length=18, description="18-character resident ID number")
-    preferred_language: Language | None = None
+    preferred_language: Language | None = Field(None, description="also the language of notifications")
+    notifications: NotificationChannelsPatch | None = None
 
     _id_number = field_validator("id_number")(lambda cls, v: None if v is None else normalize_id_number(v))
 

@@ -49,6 +49,7 @@ class Appointment(Model):
     updated_at = fields.DatetimeField()
     cancelled_at = fields.DatetimeField(null=True)
     checked_in_at = fields.DatetimeField(null=True)
+    reminded_at = fields.DatetimeField(null=True)  # the day-before reminder was recorded (once)
 
     class Meta:
         table = "appointment"

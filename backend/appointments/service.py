@@ -47,7 +47,7 @@ from backend.settings import AppointmentSettings
 __all__ = [
     "list_slots", "generate_slots", "book_slot", "list_appointments", "get_appointment",
     "cancel_appointment", "reschedule_appointment", "check_in_code", "check_in_qr",
-    "verify_check_in_code", "mark_checked_in", "mark_no_shows", "suspended_until",
+    "verify_check_in_code", "mark_checked_in", "mark_no_shows", "suspended_until", "remind_tomorrow",
 ]
 
 _NO_SHOW_BATCH = 500
@@ -214,7 +214,7 @@ async def book_slot(rt: Runtime, *, citizen_id: int, slot_id: int, item_code: st
             raise AppError("already_booked", 409) from None
         await uow.record("appointment.booked", f"appointment:{appointment.id}", appointment=appointment.id,
                          citizen=citizen_id, slot=slot.id, hall=slot.hall_id, category=slot.category,
-                         item=item.code)
+                         item=item.code, starts_at=slot.starts_at.isoformat())
     return await _out(rt, appointment)
 
 
@@ -296,7 +296,8 @@ async def cancel_appointment(rt: Runtime, *, citizen_id: int, appointment_id: in
         await AppointmentSlot.filter(id=appointment.slot_id, booked__gt=0).using_db(uow.tx) \
             .update(booked=F("booked") - 1)  # type: ignore[attr-defined]
         await uow.record("appointment.cancelled", f"appointment:{appointment.id}", appointment=appointment.id,
-                         citizen=citizen_id, slot=appointment.slot_id, hall=appointment.hall_code)  # type: ignore[attr-defined]
+                         citizen=citizen_id, slot=appointment.slot_id, hall=appointment.hall_code,  # type: ignore[attr-defined]
+                         item=appointment.item_code, starts_at=appointment.starts_at.isoformat())
         appointment = await _own(citizen_id, appointment_id, uow)
     return await _out(rt, appointment)
 
@@ -335,7 +336,8 @@ async def reschedule_appointment(rt: Runtime, *, citizen_id: int, appointment_id
             raise AppError("appointment_not_active", 409, appointment_status=(await _own(citizen_id, appointment_id, uow)).status)
         await AppointmentSlot.filter(id=old_slot_id, booked__gt=0).using_db(uow.tx).update(booked=F("booked") - 1)
         await uow.record("appointment.rescheduled", f"appointment:{appointment.id}", appointment=appointment.id,
-                         citizen=citizen_id, from_slot=old_slot_id, to_slot=slot.id, hall=slot.hall_id)
+                         citizen=citizen_id, from_slot=old_slot_id, to_slot=slot.id, hall=slot.hall_id,
+                         item=appointment.item_code, starts_at=slot.starts_at.isoformat())
         appointment = await _own(citizen_id, appointment_id, uow)
     return await _out(rt, appointment)
 
@@ -463,19 +465,19 @@ async def mark_no_shows(rt: Runtime, *, now: datetime | None = None) -> int:
     marked = 0
     while True:
         due = await Appointment.filter(status="booked", ends_at__lte=deadline).order_by("id") \
-            .limit(_NO_SHOW_BATCH).values_list("id", "citizen_id", "slot_id", "hall_code")
+            .limit(_NO_SHOW_BATCH).values_list("id", "citizen_id", "slot_id", "hall_code", "starts_at")
         if not due:
             return marked
         async with unit_of_work(rt) as uow:
             citizens = {}
-            for appointment_id, citizen_id, slot_id, hall_code in due:
+            for appointment_id, citizen_id, slot_id, hall_code, starts_at in due:
                 if not await Appointment.filter(id=appointment_id, status="booked").using_db(uow.tx) \
                         .update(status="no_show", updated_at=now):
                     continue
                 marked += 1
                 citizens.setdefault(citizen_id, appointment_id)
                 await uow.record("appointment.no_show", f"appointment:{appointment_id}", appointment=appointment_id,
-                                 citizen=citizen_id, slot=slot_id, hall=hall_code)
+                                 citizen=citizen_id, slot=slot_id, hall=hall_code, starts_at=starts_at.isoformat())
             for citizen_id, appointment_id in citizens.items():
                 until = await suspended_until(rt, citizen_id=citizen_id, now=now, tx=uow)
                 if until is not None:
@@ -483,3 +485,32 @@ async def mark_no_shows(rt: Runtime, *, now: datetime | None = None) -> int:
                                      appointment=appointment_id, until=until.isoformat())
         if len(due) < _NO_SHOW_BATCH:
             return marked
+
+
+# --- the day-before reminder ------------------------------------------------------------------------
+
+async def remind_tomorrow(rt: Runtime, *, now: datetime | None = None) -> int:
+    """From `appointments.reminder_time` (local) on, each booking of the next day gets one
+    appointment.reminder event (notify sends it); returns how many this run recorded. Idempotent:
+    reminded_at is set by a compare-and-swap in the same transaction as the event."""
+    now = now or clock.now()
+    local = now.astimezone(clock.business_zone())
+    if local.time() < time.fromisoformat(_settings(rt).reminder_time):
+        return 0
+    tomorrow = local.date() + timedelta(days=1)
+    reminded = 0
+    while True:
+        due = await Appointment.filter(status="booked", day=tomorrow, reminded_at__isnull=True).order_by("id") \
+            .limit(_NO_SHOW_BATCH).values_list("id", "citizen_id", "hall_code", "item_code", "starts_at")
+        if not due:
+            return reminded
+        async with unit_of_work(rt) as uow:
+            for appointment_id, citizen_id, hall_code, item_code, starts_at in due:
+                if not await Appointment.filter(id=appointment_id, status="booked", reminded_at__isnull=True) \
+                        .using_db(uow.tx).update(reminded_at=now):
+                    continue
+                reminded += 1
+                await uow.record("appointment.reminder", f"appointment:{appointment_id}", appointment=appointment_id,
+                                 citizen=citizen_id, hall=hall_code, item=item_code, starts_at=starts_at.isoformat())
+        if len(due) < _NO_SHOW_BATCH:
+            return reminded

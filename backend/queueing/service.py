@@ -341,7 +341,7 @@ async def call_next_ticket(rt: Runtime, *, principal: Principal, hall_code: str,
             raise AppError("queue_busy", 409)
         ticket = await Ticket.get(id=head.id).using_db(uow.tx)
         await uow.record("ticket.called", f"ticket:{ticket.id}", hall=hall_code, number=ticket.number,
-                         window=number, by=principal.subject)
+                         window=number, by=principal.subject, citizen=ticket.citizen_id)
         await _mark_turn_near(rt, uow, hall_code, ticket.category)
         _publish_call(rt, uow, ticket, recall=False)
         _publish_ticket(uow, ticket)

@@ -15,7 +15,8 @@ from backend.kit.auth import Grant, Principal
 from backend.kit.errors import AppError
 from backend.kit.models import OutboxEvent
 from tests.appointments.conftest import Desk, another_item, book, make_desk, my_id, refreshed, slot_ids
-from tests.factories import real_name_citizen
+from notify.service import expand_events
+from tests.factories import bearer, real_name_citizen
 
 
 async def _booked(client, capsys, desk: Desk, index: int = 0, day: str = "2026-06-02") -> tuple[dict, int]:
@@ -150,7 +151,7 @@ class TestMarkNoShows:
         await service.mark_no_shows(client.rt)
         assert (await Appointment.get(id=early["id"])).status == "no_show"
         events = await OutboxEvent.filter(kind="appointment.no_show", aggregate=f"appointment:{early['id']}")
-        assert len(events) == 1 and set(events[0].payload) == {"appointment", "citizen", "slot", "hall"}
+        assert len(events) == 1 and set(events[0].payload) == {"appointment", "citizen", "slot", "hall", "starts_at"}
 
     async def test_a_run_counts_what_it_marked_and_a_second_run_marks_nothing(self, client, capsys, desk):
         missed = [(await _booked(client, capsys, desk, index=i))[0] for i in range(3)]
@@ -244,3 +245,35 @@ class TestCheckInScope:
         else:
             with _raises("out_of_scope", 403):
                 require_check_in_scope(principal, ["150921", "150900"], "150921-ga")
+
+
+class TestRemindTomorrow:
+    async def test_each_booking_of_tomorrow_is_reminded_once_from_the_evening_before(self, client, capsys, desk):
+        booking, citizen = await _booked(client, capsys, desk)                  # Tuesday 08:30-09:00
+        assert await service.remind_tomorrow(client.rt) == 0                    # Monday 10:00: too early
+        clock.advance(timedelta(hours=7))                                       # Monday 17:00
+        assert await service.remind_tomorrow(client.rt) >= 1
+        assert await service.remind_tomorrow(client.rt) == 0
+        events = await OutboxEvent.filter(kind="appointment.reminder", aggregate=f"appointment:{booking['id']}")
+        assert len(events) == 1
+        assert events[0].payload["citizen"] == citizen and events[0].payload["item"] == desk.item
+        assert events[0].payload["starts_at"] == "2026-06-02T00:30:00+00:00"
+
+    async def test_a_cancelled_booking_is_not_reminded(self, client, capsys, desk):
+        booking, citizen = await _booked(client, capsys, desk)
+        await service.cancel_appointment(client.rt, citizen_id=citizen, appointment_id=booking["id"])
+        clock.advance(timedelta(hours=7))
+        await service.remind_tomorrow(client.rt)
+        assert not await OutboxEvent.filter(kind="appointment.reminder", aggregate=f"appointment:{booking['id']}")
+
+    async def test_the_reminder_reaches_the_citizens_inbox_in_words(self, client, capsys, desk):
+        booking, citizen = await _booked(client, capsys, desk)
+        clock.advance(timedelta(hours=7))
+        await service.remind_tomorrow(client.rt)
+        while await expand_events(client.rt, limit=500):
+            pass
+        tokens = await refreshed(client, booking["tokens"])              # seven hours on: a new access token
+        inbox = (await client.get("/api/v1/me/notifications", headers=bearer(tokens))).json()
+        reminder = next(entry for entry in inbox["items"] if entry["kind"] == "appointment.reminder")
+        assert reminder["title"] == "明日预约提醒"
+        assert "2026年6月2日 08:30" in reminder["body"]

@@ -25,7 +25,8 @@ class TestWechatLogin:
         assert identity.unionid == "u" + openid[1:]
         me = (await client.get("/api/v1/me", headers=bearer(body))).json()
         assert me == {"id": identity.citizen_id, "phone": None, "name": None, "id_number": None,
-                      "preferred_language": "zh", "wechat_bound": True}
+                      "preferred_language": "zh", "wechat_bound": True,
+                      "notifications": {"wechat": True, "sms": True}}
 
     async def test_logging_in_again_is_the_same_citizen(self, client, fake_wechat):
         openid = _openid()

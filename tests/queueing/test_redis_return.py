@@ -3,7 +3,6 @@ own, on a Redis of the test's own that the test stops and starts again). The dat
 the board is told to reconnect when its feed breaks, and once Redis is back it gets a snapshot that
 includes what happened meanwhile and the live updates resume."""
 import asyncio
-import json
 import socket
 import uuid
 
@@ -14,6 +13,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.queueing.conftest import kiosk_ticket
+from tests.sockets import next_message, ws_url
 
 
 class PrivateRedis:
@@ -58,30 +58,19 @@ async def private_redis():
         await redis.stop()
 
 
-def _ws(running, path: str) -> str:
-    return running.base_url.replace("http://", "ws://") + path
-
-
-async def _next(board, kind: str, timeout: float = 5) -> dict:
-    while True:
-        message = json.loads(await asyncio.wait_for(board.recv(), timeout))
-        if message["type"] == kind:
-            return message
-
-
 async def test_the_board_is_told_to_reconnect_and_resumes_once_redis_is_back(app_with, private_redis, queue_hall,
                                                                           kiosk, clerk):
     running = await app_with(redis_url=private_redis.url, redis_prefix=f"ehall-test-return-{uuid.uuid4().hex[:8]}:")
     window = await queue_hall.window("A")
-    board_path = _ws(running, f"/ws/halls/{queue_hall.code}/display")
+    board_path = ws_url(running, f"/ws/halls/{queue_hall.code}/display")
     async with running.client() as http:
         async with connect(board_path) as board:
-            assert (await _next(board, "snapshot"))["waiting"] == {"A": 0, "B": 0}
+            assert (await next_message(board, "snapshot"))["waiting"] == {"A": 0, "B": 0}
             await kiosk_ticket(http, kiosk, queue_hall.code, "A")
-            assert (await _next(board, "queue.changed"))["waiting"] == {"A": 1, "B": 0}
+            assert (await next_message(board, "queue.changed"))["waiting"] == {"A": 1, "B": 0}
 
             await private_redis.stop()
-            error = await _next(board, "error")
+            error = await next_message(board, "error")
             assert error["code"] == "service_unavailable"
             with pytest.raises(ConnectionClosed):
                 await asyncio.wait_for(board.recv(), 5)
@@ -90,9 +79,9 @@ async def test_the_board_is_told_to_reconnect_and_resumes_once_redis_is_back(app
         # nothing is lost: the ticket taken before is in the database, whatever Redis forgot
         await private_redis.start()
         async with connect(board_path) as board:
-            snapshot = await _next(board, "snapshot")
+            snapshot = await next_message(board, "snapshot")
             assert snapshot["waiting"] == {"A": 1, "B": 0}
             called = await http.post(queue_hall.window_path(window, "call-next"), headers=clerk)
             assert called.status_code == 200, called.text
-            call = await _next(board, "ticket.called")
+            call = await next_message(board, "ticket.called")
             assert call["number"] == "A001" and call["window"] == window.number

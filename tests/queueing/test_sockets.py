@@ -1,71 +1,50 @@
 """Live feeds with real websocket clients: a snapshot on connect, then the events, through the broker
 the server was built with (in-process on SQLite, Redis on PostgreSQL)."""
-import asyncio
 import json
 
-import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
 
 from backend.kit.auth import Grant
 from tests.factories import bearer, login_citizen, staff_tokens
 from tests.rows import make_department
 from tests.queueing.conftest import kiosk_ticket
-
-
-def _ws(server, path: str) -> str:
-    return server.base_url.replace("http://", "ws://") + path
-
-
-async def _next(socket, kind: str | None = None, timeout: float = 5) -> dict:
-    """The next message (of `kind`, skipping others)."""
-    while True:
-        message = json.loads(await asyncio.wait_for(socket.recv(), timeout))
-        if kind is None or message["type"] == kind:
-            return message
-
-
-async def _closed_with(socket, timeout: float = 5) -> tuple[dict, int]:
-    error = json.loads(await asyncio.wait_for(socket.recv(), timeout))
-    with pytest.raises(ConnectionClosed):
-        await asyncio.wait_for(socket.recv(), timeout)
-    return error, socket.close_code
+from tests.sockets import closed_with, next_message, ws_url
 
 
 class TestDisplayFeed:
     async def test_snapshot_then_calls_and_counts_with_zh_and_mn_text(self, client, server, queue_hall, kiosk,
                                                                       clerk):
-        async with connect(_ws(server, f"/ws/halls/{queue_hall.code}/display")) as board:
-            snapshot = await _next(board)
+        async with connect(ws_url(server, f"/ws/halls/{queue_hall.code}/display")) as board:
+            snapshot = await next_message(board)
             assert snapshot["type"] == "snapshot" and snapshot["hall"] == queue_hall.code
             assert snapshot["waiting"] == {"A": 0, "B": 0} and snapshot["calls"] == []
             await kiosk_ticket(client, kiosk, queue_hall.code, "A")
-            assert (await _next(board, "queue.changed"))["waiting"] == {"A": 1, "B": 0}
+            assert (await next_message(board, "queue.changed"))["waiting"] == {"A": 1, "B": 0}
             window = await queue_hall.window("A")
             await client.post(queue_hall.window_path(window, "call-next"), headers=clerk)
-            call = await _next(board, "ticket.called")
+            call = await next_message(board, "ticket.called")
             assert call["number"] == "A001" and call["window"] == window.number
             assert "A001" in call["text"]["zh"] and window.number in call["text"]["zh"]
             assert any("\u1800" <= ch <= "\u18af" for ch in call["text"]["mn"]) and "A001" in call["text"]["mn"]
-            assert (await _next(board, "queue.changed"))["waiting"] == {"A": 0, "B": 0}
+            assert (await next_message(board, "queue.changed"))["waiting"] == {"A": 0, "B": 0}
 
     async def test_a_reconnecting_board_gets_a_fresh_snapshot(self, client, server, queue_hall, kiosk, clerk):
         await kiosk_ticket(client, kiosk, queue_hall.code, "B")
         await kiosk_ticket(client, kiosk, queue_hall.code, "B")
         window = await queue_hall.window("B")
-        async with connect(_ws(server, f"/ws/halls/{queue_hall.code}/display")) as board:
-            await _next(board, "snapshot")
+        async with connect(ws_url(server, f"/ws/halls/{queue_hall.code}/display")) as board:
+            await next_message(board, "snapshot")
         await client.post(queue_hall.window_path(window, "call-next"), headers=clerk)   # while it was away
-        async with connect(_ws(server, f"/ws/halls/{queue_hall.code}/display")) as board:
-            snapshot = await _next(board)
+        async with connect(ws_url(server, f"/ws/halls/{queue_hall.code}/display")) as board:
+            snapshot = await next_message(board)
             assert snapshot["waiting"] == {"A": 0, "B": 1}
             assert [c["number"] for c in snapshot["calls"]] == ["B001"]
             await board.send(json.dumps({"type": "refresh"}))
-            assert (await _next(board))["type"] == "snapshot"
+            assert (await next_message(board))["type"] == "snapshot"
 
     async def test_an_unknown_hall_is_closed_with_4404(self, server):
-        async with connect(_ws(server, "/ws/halls/159999999/display")) as board:
-            error, code = await _closed_with(board)
+        async with connect(ws_url(server, "/ws/halls/159999999/display")) as board:
+            error, code = await closed_with(board)
         assert error["code"] == "hall_not_found" and code == 4404
 
 
@@ -77,26 +56,26 @@ class TestTicketFeed:
         mine = (await client.post("/api/v1/tickets", headers=bearer(tokens),
                                   json={"hall": queue_hall.code, "category": "A"})).json()
         window = await queue_hall.window("A")
-        async with connect(_ws(server, f"/ws/tickets/{mine['id']}"), additional_headers=bearer(tokens)) as feed:
-            snapshot = await _next(feed)
+        async with connect(ws_url(server, f"/ws/tickets/{mine['id']}"), additional_headers=bearer(tokens)) as feed:
+            snapshot = await next_message(feed)
             assert snapshot["type"] == "snapshot" and snapshot["people_ahead"] == 1
             first = (await client.post(queue_hall.window_path(window, "call-next"), headers=clerk)).json()
-            moved = await _next(feed, "ticket.updated")
+            moved = await next_message(feed, "ticket.updated")
             assert moved["people_ahead"] == 0 and moved["status"] == "waiting"
             await client.post(queue_hall.window_path(window, "skip"), headers=clerk, json={"ticket": first["id"]})
             await client.post(queue_hall.window_path(window, "call-next"), headers=clerk)
-            called = await _next(feed, "ticket.updated")
+            called = await next_message(feed, "ticket.updated")
             while called["status"] != "called":
-                called = await _next(feed, "ticket.updated")
+                called = await next_message(feed, "ticket.updated")
             assert called["window"] == window.number
 
     async def test_a_browser_authenticates_with_its_first_message(self, client, capsys, server, queue_hall):
         tokens = await login_citizen(client, capsys)
         mine = (await client.post("/api/v1/tickets", headers=bearer(tokens),
                                   json={"hall": queue_hall.code, "category": "B"})).json()
-        async with connect(_ws(server, f"/ws/tickets/{mine['id']}")) as feed:
+        async with connect(ws_url(server, f"/ws/tickets/{mine['id']}")) as feed:
             await feed.send(json.dumps({"type": "auth", "token": tokens["access_token"]}))
-            snapshot = await _next(feed)
+            snapshot = await next_message(feed)
         assert snapshot["type"] == "snapshot" and snapshot["number"] == "B001"
 
     async def test_without_a_token_or_with_a_bad_one_it_is_closed_with_4401(self, client, capsys, server,
@@ -104,24 +83,24 @@ class TestTicketFeed:
         tokens = await login_citizen(client, capsys)
         mine = (await client.post("/api/v1/tickets", headers=bearer(tokens),
                                   json={"hall": queue_hall.code, "category": "A"})).json()
-        async with connect(_ws(server, f"/ws/tickets/{mine['id']}")) as feed:
+        async with connect(ws_url(server, f"/ws/tickets/{mine['id']}")) as feed:
             await feed.send(json.dumps({"type": "hello"}))
-            error, code = await _closed_with(feed)
+            error, code = await closed_with(feed)
         assert error["code"] == "unauthenticated" and code == 4401
-        async with connect(_ws(server, f"/ws/tickets/{mine['id']}"),
+        async with connect(ws_url(server, f"/ws/tickets/{mine['id']}"),
                            additional_headers={"Authorization": "Bearer not-a-token"}) as feed:
-            error, code = await _closed_with(feed)
+            error, code = await closed_with(feed)
         assert error["code"] == "token_invalid" and code == 4401
         await client.post("/api/v1/auth/logout", headers=bearer(tokens),
                           json={"refresh_token": tokens["refresh_token"]})
-        async with connect(_ws(server, f"/ws/tickets/{mine['id']}"), additional_headers=bearer(tokens)) as feed:
-            error, code = await _closed_with(feed)
+        async with connect(ws_url(server, f"/ws/tickets/{mine['id']}"), additional_headers=bearer(tokens)) as feed:
+            error, code = await closed_with(feed)
         assert error["code"] == "session_ended" and code == 4401
 
     async def test_a_silent_socket_is_closed_after_the_auth_timeout(self, client, capsys, app_with, queue_hall):
         quick = await app_with(queueing={"socket_auth_seconds": 0.3})
-        async with connect(_ws(quick, "/ws/tickets/1")) as feed:
-            error, code = await _closed_with(feed)
+        async with connect(ws_url(quick, "/ws/tickets/1")) as feed:
+            error, code = await closed_with(feed)
         assert error["code"] == "unauthenticated" and code == 4401
 
     async def test_another_citizens_ticket_is_closed_with_4404(self, client, capsys, server, queue_hall):
@@ -129,8 +108,8 @@ class TestTicketFeed:
         other = await login_citizen(client, capsys)
         ticket = (await client.post("/api/v1/tickets", headers=bearer(holder),
                                     json={"hall": queue_hall.code, "category": "A"})).json()
-        async with connect(_ws(server, f"/ws/tickets/{ticket['id']}"), additional_headers=bearer(other)) as feed:
-            error, code = await _closed_with(feed)
+        async with connect(ws_url(server, f"/ws/tickets/{ticket['id']}"), additional_headers=bearer(other)) as feed:
+            error, code = await closed_with(feed)
         assert error["code"] == "ticket_not_found" and code == 4404
 
 
@@ -139,16 +118,16 @@ class TestConsoleFeed:
                                                                        clerk):
         window = await queue_hall.window("A")
         path = f"/ws/staff/halls/{queue_hall.code}/windows/{window.number}"
-        async with connect(_ws(server, path), additional_headers=clerk) as console:
-            snapshot = await _next(console)
+        async with connect(ws_url(server, path), additional_headers=clerk) as console:
+            snapshot = await next_message(console)
             assert snapshot["type"] == "snapshot" and snapshot["window"]["number"] == window.number
             assert snapshot["current"] is None and snapshot["waiting"] == {"A": 0}
             await kiosk_ticket(client, kiosk, queue_hall.code, "A")
-            assert (await _next(console, "console"))["waiting"] == {"A": 1}
+            assert (await next_message(console, "console"))["waiting"] == {"A": 1}
             await client.post(queue_hall.window_path(window, "call-next"), headers=clerk)
-            update = await _next(console, "console")
+            update = await next_message(console, "console")
             while update["current"] is None:
-                update = await _next(console, "console")
+                update = await next_message(console, "console")
             assert update["current"]["number"] == "A001" and update["current"]["status"] == "called"
 
     async def test_a_clerk_of_another_department_is_closed_with_4403(self, client, server, queue_hall):
@@ -158,6 +137,6 @@ class TestConsoleFeed:
         ga_clerk = bearer(await staff_tokens(client, Grant("window_clerk", hall=queue_hall.code,
                                                            department=ga)))
         path = f"/ws/staff/halls/{queue_hall.code}/windows/{window.number}"
-        async with connect(_ws(server, path), additional_headers=ga_clerk) as console:
-            error, code = await _closed_with(console)
+        async with connect(ws_url(server, path), additional_headers=ga_clerk) as console:
+            error, code = await closed_with(console)
         assert error["code"] == "out_of_scope" and code == 4403
