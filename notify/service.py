@@ -240,9 +240,12 @@ async def _postpone(delivery: Delivery, holder: str, until: datetime) -> str:
     return "pending"
 
 
-async def send_delivery(rt: Runtime, delivery: Delivery, *, holder: str) -> str:
-    """Send one claimed delivery and record what happened; answers the status it ended in."""
-    contact = (await notification_contacts(rt, citizen_ids=[delivery.recipient_id])).get(delivery.recipient_id)
+async def send_delivery(rt: Runtime, delivery: Delivery, *, holder: str,
+                        contact: NotificationContact | None = None) -> str:
+    """Send one claimed delivery and record what happened; answers the status it ended in. `contact`:
+    the recipient's, when the caller has read those of a whole batch at once."""
+    if contact is None:
+        contact = (await notification_contacts(rt, citizen_ids=[delivery.recipient_id])).get(delivery.recipient_id)
     if contact is None:
         return await _given_up(rt, delivery, holder, None, status="dead", error="recipient_gone")
     if rules_of(rt).template(delivery.template) is None:
@@ -376,12 +379,17 @@ async def dispatch_once(rt: Runtime, *, holder: str) -> int:
     notify = rt.settings.notify
     expanded = await expand_events(rt, limit=notify.batch_size)
     claimed = await claim_deliveries(rt, holder=holder, limit=notify.batch_size)
+    contacts = await notification_contacts(rt, citizen_ids=[d.recipient_id for d in claimed])
     room = asyncio.Semaphore(notify.concurrency)
 
     async def send(delivery: Delivery) -> None:
         async with room:
             try:
-                await send_delivery(rt, delivery, holder=holder)
+                contact = contacts.get(delivery.recipient_id)
+                if contact is None:   # the account was closed since the delivery was made
+                    await _given_up(rt, delivery, holder, None, status="dead", error="recipient_gone")
+                    return
+                await send_delivery(rt, delivery, holder=holder, contact=contact)
             except Exception as error:   # our own fault or the database's: try again later, never lose it
                 log.exception("notification send failed", extra={"ehall": {"delivery": delivery.id}})
                 await _failed(rt, delivery, holder, None, f"internal {type(error).__name__}")

@@ -373,3 +373,18 @@ class TestAClaimerDiesWhileTheProviderHasIt:
         assert (wechat.channel, wechat.status, wechat.last_error) == ("wechat", "dead", "wechat outcome unknown")
         assert _wechat_to(fake_wechat, person.openid) == []     # never sent twice through WeChat
         assert len(_sms_to(aliyun, person.phone)) == 1
+
+
+class TestAClosedAccount:
+    async def test_a_citizen_who_closed_the_account_meanwhile_is_told_nothing(self, notifying, aliyun, fake_wechat):
+        async with notifying.client() as http:
+            person = await _sms_only(http, fake_wechat)
+            event = await _called(notifying.rt, person)
+            while await expand_events(notifying.rt, limit=500):
+                pass
+            closed = await http.delete("/api/v1/me", headers=person.headers, params={"confirm": "true"})
+            assert closed.status_code in (200, 204), closed.text
+        await drain(notifying.rt)
+        delivery = await Delivery.get(event_id=event, channel="sms")
+        assert (delivery.status, delivery.last_error) == ("dead", "recipient_gone")
+        assert _sms_to(aliyun, person.phone) == []
