@@ -13,7 +13,6 @@ from backend.kit.auth import Grant
 from backend.kit.errors import AppError
 from backend.kit.models import AuditEntry, OutboxEvent
 from backend.kit.uow import unit_of_work
-from tests.conftest import BACKEND
 from tests.factories import bearer, staff_tokens
 
 PASSWORD = "correct horse battery"
@@ -173,7 +172,7 @@ class TestLoginRacingAccountChanges:
         assert not await RefreshToken.filter(subject_kind="staff", subject_id=tokens["id"],
                                              revoked_at__isnull=True).exists()
 
-    @pytest.mark.skipif(BACKEND != "postgres", reason="row locks and their waits are proven on PostgreSQL")
+    @pytest.mark.postgres_only
     async def test_a_login_during_a_change_of_roles_waits_for_it_and_carries_the_new_roles(self, client):
         """The change holds the row locked until it commits; a login opening its session meanwhile
         waits for it, so its session neither escapes the change's ending of sessions nor keeps the

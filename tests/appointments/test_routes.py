@@ -7,7 +7,6 @@ from datetime import date, timedelta
 
 from backend.appointments import service
 from backend.appointments.models import Appointment, AppointmentSlot
-from backend.appointments.schemas import AppointmentQuery
 from backend.kit import clock
 from backend.kit.models import OutboxEvent
 from backend.settings import SlotShape
