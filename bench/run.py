@@ -533,10 +533,11 @@ class Servers:
 
 @asynccontextmanager
 async def servers(backend: str, *, workers: int, keep_logs: bool, settings: dict[str, str],
-                  name: str = "bench") -> AsyncIterator[Servers]:
+                  name: str = "bench", database_query: str = "") -> AsyncIterator[Servers]:
     """Starts bare_app.py and `ehall serve` (N workers each) in a fresh environment: every EHALL_* of the
-    caller dropped, a new EHALL_VAR_DIR, on postgres a throwaway database and Redis key prefix, then
-    `settings`. Stops both, drops the database and the keys, and removes the directory at the end."""
+    caller dropped, a new EHALL_VAR_DIR, on postgres a throwaway database (its URL ends with `?` and
+    `database_query` when given, e.g. Tortoise's `maxsize=20`) and Redis key prefix, then `settings`.
+    Stops both, drops the database and the keys, and removes the directory at the end."""
     var_dir = Path(tempfile.mkdtemp(prefix=f"ehall-{name}-"))
     files = var_dir / "files"
     files.mkdir()
@@ -545,7 +546,8 @@ async def servers(backend: str, *, workers: int, keep_logs: bool, settings: dict
     if backend == "postgres":
         database = f"ehall_{name}_{secrets.token_hex(4)}"
         prefix = f"ehall-{name}-{secrets.token_hex(4)}:"
-        env |= {"EHALL_DATABASE_URL": PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + database,
+        env |= {"EHALL_DATABASE_URL": PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + database
+                + (f"?{database_query}" if database_query else ""),
                 "EHALL_REDIS_URL": REDIS_URL, "EHALL_REDIS_PREFIX": prefix}
     else:
         env |= {"EHALL_DATABASE_URL": f"sqlite://{var_dir}/ehall.sqlite3"}

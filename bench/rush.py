@@ -9,7 +9,7 @@ bare Sanic endpoint measured in the same run:
   a clerk calls 50 tickets; how long after the call-next request was sent (and after its answer)
   each client, and the last client of each call, hears the call.
 
-    .venv/bin/python bench/rush.py [--citizens 2000] [--tickets 5000] [--sockets 2000] [--keep-logs]
+    .venv/bin/python bench/rush.py [--citizens 2000] [--tickets 5000] [--sockets 2000] [--db-pool N] [--keep-logs]
 
 The outcomes are checked after each rush, in the database and in the answers' problem codes (a 409
 is not taken for slot_full: the code of every refusal is counted), and printed; a broken rule is
@@ -243,10 +243,11 @@ async def fan_out(ctx: dict, sockets: int) -> list[str]:
                            f"{min((len(heard.get(n, [])) for n in sent_at), default=0)}")]
 
 
-async def rush(citizens: int, tickets: int, sockets: int, keep_logs: bool) -> None:
+async def rush(citizens: int, tickets: int, sockets: int, db_pool: int | None, keep_logs: bool) -> None:
     password = "rush password " + secrets.token_hex(8)
     print(f"ehall rush  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  backend=postgres  workers=2  "
-          f"connections={CONNECTIONS} in {CLIENT_PROCESSES} client processes")
+          f"connections={CONNECTIONS} in {CLIENT_PROCESSES} client processes  PostgreSQL pool per worker="
+          f"{db_pool or '5 (Tortoise default)'}")
     print(f"machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, load average "
           f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}; everything (servers, PostgreSQL, Redis, clients) shares "
           f"these cores\n", flush=True)
@@ -254,9 +255,9 @@ async def rush(citizens: int, tickets: int, sockets: int, keep_logs: bool) -> No
     others_before, started = harness.cpu_by_process(), time.monotonic()
     machine_before = harness.machine_busy_seconds()
     async with harness.servers("postgres", workers=2, keep_logs=keep_logs, settings=RUSH_SETTINGS,
-                               name="rush") as running:
+                               name="rush", database_query=f"maxsize={db_pool}" if db_pool else "") as running:
         others.database = running.database
-        db = await asyncpg.connect(running.env["EHALL_DATABASE_URL"])
+        db = await asyncpg.connect(running.env["EHALL_DATABASE_URL"].split("?", 1)[0])  # without Tortoise's maxsize=
         try:
             baseline = await harness.measure(harness.bare_hello(), running.bare, seconds=10, connections=CONNECTIONS,
                                              threads=2, server_pid=running.bare_pid, database=None,
@@ -305,11 +306,14 @@ def main() -> None:
     parser.add_argument("--citizens", type=int, default=2000)
     parser.add_argument("--tickets", type=int, default=5000)
     parser.add_argument("--sockets", type=int, default=2000)
+    parser.add_argument("--db-pool", type=int, default=None,
+                        help="PostgreSQL connections per server worker (maxsize= in the database URL; Tortoise's "
+                             "default is 5)")
     parser.add_argument("--keep-logs", action="store_true")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("rush: wrk is not installed (apt-get install wrk)")
-    uvloop.run(rush(args.citizens, args.tickets, args.sockets, args.keep_logs))
+    uvloop.run(rush(args.citizens, args.tickets, args.sockets, args.db_pool, args.keep_logs))
 
 
 if __name__ == "__main__":
