@@ -179,12 +179,16 @@ async def fan_out(ctx: dict, sockets: int) -> list[str]:
     subscribers = [await asyncio.create_subprocess_exec(
         sys.executable, str(harness.ROOT / "bench" / "subscribers.py"), url, str(per_process), str(CALLS), "120",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT) for _ in range(SUBSCRIBER_PROCESSES)]
+    connected = 0
     for process in subscribers:
-        line = await asyncio.wait_for(process.stdout.readline(), timeout=180)
-        if line.strip() != b"READY":
+        line = await asyncio.wait_for(process.stdout.readline(), timeout=300)
+        while line and not line.startswith(b"READY"):   # a warning printed before READY
+            line = await asyncio.wait_for(process.stdout.readline(), timeout=300)
+        if not line:
             rest, _ = await process.communicate()
-            raise SystemExit(f"rush: a subscriber process did not get ready:\n{(line + rest).decode()[-3000:]}")
-    print(f"  {per_process * SUBSCRIBER_PROCESSES} display sockets connected", file=sys.stderr)
+            raise SystemExit(f"rush: a subscriber process ended before it was ready:\n{rest.decode()[-3000:]}")
+        connected += int(line.split()[1])
+    print(f"  {connected} of {per_process * SUBSCRIBER_PROCESSES} display sockets connected", file=sys.stderr)
     sent_at: dict[str, float] = {}       # number -> when its call-next request was sent (CLOCK_MONOTONIC)
     answered_at: dict[str, float] = {}   # number -> when its answer arrived
     server_before = harness.process_tree_cpu_seconds(ctx["pid"])
@@ -201,17 +205,20 @@ async def fan_out(ctx: dict, sockets: int) -> list[str]:
                                   json={"ticket": call.json()["id"]})
         skipped.raise_for_status()
     heard: dict[str, list[float]] = {}
-    unfinished = failed = 0
+    unfinished = failed = failed_to_open = 0
+    reasons: set[str] = set()
     for process in subscribers:
         output, _ = await asyncio.wait_for(process.communicate(), timeout=180)
         report = json.loads(output.decode().strip().splitlines()[-1])
         unfinished += report["unfinished"]
         failed += report["failed"]
+        failed_to_open += report["failed_to_open"]
+        reasons.update(report["reasons"])
         for number, times in report["heard"].items():
             heard.setdefault(number, []).extend(times)
     server_cpu = harness.process_tree_cpu_seconds(ctx["pid"]) - server_before
     strangers = sorted(set(heard) - set(sent_at))    # a call no call-next of this run answered
-    connected = per_process * SUBSCRIBER_PROCESSES
+    wanted = per_process * SUBSCRIBER_PROCESSES
     deliveries = connected * CALLS
     heard_count = sum(len(times) for times in heard.values())
 
@@ -227,7 +234,7 @@ async def fan_out(ctx: dict, sockets: int) -> list[str]:
                 f"{values[-1] * 1000 if values else float('nan'):>7.1f} {values[0] * 1000 if values else float('nan'):>7.1f}")
 
     round_trips = sorted(answered_at[n] - sent_at[n] for n in sent_at)
-    return [f"call-next fan-out ({connected} sockets, {CALLS} calls, {heard_count} messages heard); server CPU "
+    return [f"call-next fan-out ({connected} of {wanted} sockets, {CALLS} calls, {heard_count} messages heard); server CPU "
             f"{server_cpu * 1000 / max(1, heard_count):.3f} ms per delivered message",
             f"    {'delay, ms':<40} {'p50':>7} {'p99':>7} {'max':>7} {'min':>7}",
             row("call-next round trip (sent -> answer)", round_trips),
@@ -235,9 +242,11 @@ async def fan_out(ctx: dict, sockets: int) -> list[str]:
             row("LAST socket of a call, from sent", delays(sent_at, last_only=True)),
             row("any socket, from the answer", delays(answered_at)),
             row("LAST socket of a call, from the answer", delays(answered_at, last_only=True)),
-            "    " + check(heard_count == deliveries and not unfinished and not failed and not strangers,
+            "    " + check(connected == wanted, f"sockets that got their snapshot: {connected} of {wanted}"
+                           + (f"; the others failed: {sorted(reasons)[:3]}" if reasons else "")),
+            "    " + check(heard_count == deliveries and not unfinished and failed == failed_to_open and not strangers,
                            f"messages heard: {heard_count} of {deliveries} (sockets unfinished {unfinished}, "
-                           f"failed {failed}; calls nobody made {strangers})"),
+                           f"failed after the snapshot {failed - failed_to_open}; calls nobody made {strangers})"),
             "    " + check(all(len(heard.get(n, [])) == connected for n in sent_at),
                            f"every call heard by all {connected} sockets: fewest "
                            f"{min((len(heard.get(n, [])) for n in sent_at), default=0)}")]
@@ -268,22 +277,20 @@ async def rush(citizens: int, tickets: int, sockets: int, db_pool: int | None, k
                        "pid": running.ehall_pid, "database": running.database, "db": db, "bare": baseline,
                        "kiosk": await staff_token(http, running.env, "rush-kiosk", f"kiosk@{HALL}", password),
                        "clerk": await staff_token(http, running.env, "rush-clerk", f"window_clerk@{HALL}", password)}
-                lines = await booking_storm(ctx, citizens)
-                lines += await ticket_rush(ctx, tickets)
-                fan = await fan_out(ctx, sockets)
+                print(f"{'':<34} {'answers':>6} {'req/s':>7} {'vs bare':>7} {'p50 ms':>7} {'p99 ms':>7} "
+                      f"{'max ms':>7} {'srv cpu':>7} {'x bare':>6} {'db cpu':>6} {'client':>6} {'err':>4}")
+                print(f"{'bare GET /hello (wrk, 10 s)':<34} {baseline.requests:>6} {baseline.rate:>7.0f} {1:>7.3f} "
+                      f"{baseline.wrk['p50_us'] / 1000:>7.1f} {baseline.wrk['p99_us'] / 1000:>7.1f} "
+                      f"{baseline.wrk['max_us'] / 1000:>7.1f} {baseline.per_request_ms(baseline.server_cpu):>7.3f} "
+                      f"{1:>6.1f} {'':>6} {baseline.generator_cpu / baseline.elapsed:>6.0%} {baseline.errors:>4}",
+                      flush=True)
+                for scenario, size in ((booking_storm, citizens), (ticket_rush, tickets), (fan_out, sockets)):
+                    print("\n".join(await scenario(ctx, size)), flush=True)
         finally:
             await db.close()
         elapsed = time.monotonic() - started
         others.add(others_before, elapsed)
         machine_share = (harness.machine_busy_seconds() - machine_before) / elapsed
-        print(f"{'':<34} {'answers':>6} {'req/s':>7} {'vs bare':>7} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
-              f"{'srv cpu':>7} {'x bare':>6} {'db cpu':>6} {'client':>6} {'err':>4}")
-        print(f"{'bare GET /hello (wrk, 10 s)':<34} {baseline.requests:>6} {baseline.rate:>7.0f} {1:>7.3f} "
-              f"{baseline.wrk['p50_us'] / 1000:>7.1f} {baseline.wrk['p99_us'] / 1000:>7.1f} "
-              f"{baseline.wrk['max_us'] / 1000:>7.1f} {baseline.per_request_ms(baseline.server_cpu):>7.3f} {1:>6.1f} "
-              f"{'':>6} {baseline.generator_cpu / baseline.elapsed:>6.0%} {baseline.errors:>4}")
-        for line in lines + fan:
-            print(line)
         log = (running.var_dir / "ehall.log").read_text(errors="replace")
         print(f"\nehall log: {log.count('unhandled error')} unhandled errors, "
               f"{log.count(chr(34) + 'level' + chr(34) + ': ' + chr(34) + 'error')} error lines")
