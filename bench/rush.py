@@ -62,7 +62,8 @@ def check(ok: bool, said: str) -> str:
     return ("ok     " if ok else "WRONG  ") + said
 
 
-def figures(name: str, result: BurstResult, server_cpu: float, store_cpu: float, bare: harness.Result) -> str:
+def figures(name: str, result: BurstResult, server_cpu: float, store_cpu: float, other: float,
+            bare: harness.Result) -> str:
     rate = result.answered / result.elapsed if result.elapsed else 0.0
     bare_cpu_ms = bare.per_request_ms(bare.server_cpu)
     cpu_ms = server_cpu * 1000 / max(1, result.answered)
@@ -70,7 +71,7 @@ def figures(name: str, result: BurstResult, server_cpu: float, store_cpu: float,
             f"{result.percentile(50) * 1000:>7.1f} {result.percentile(99) * 1000:>7.1f} "
             f"{max(result.latencies, default=0) * 1000:>7.1f} {cpu_ms:>7.3f} {cpu_ms / bare_cpu_ms:>6.1f} "
             f"{store_cpu * 1000 / max(1, result.answered):>6.3f} {result.client_cpu / max(result.elapsed, 1e-9):>6.0%}"
-            f" {result.errors:>4}")
+            f" {result.errors:>4} {other:>6.0%}")
 
 
 async def staff_token(http: httpx.AsyncClient, env: dict, username: str, role: str, password: str) -> str:
@@ -82,11 +83,15 @@ async def staff_token(http: httpx.AsyncClient, env: dict, username: str, role: s
 
 
 async def measured(run, pid: int, database: str):
-    """CPU of the server and of the datastores while `run()` (a blocking call, in a thread) runs."""
+    """CPU of the server and of the datastores while `run()` (a blocking call, in a thread) runs, and the
+    busy CPU of everything else on the machine in shares of a core (other work, the kernel)."""
     server_before, store_before = harness.process_tree_cpu_seconds(pid), harness.datastore_cpu_seconds(database)
+    machine_before, started = harness.machine_busy_seconds(), time.monotonic()
     result = await asyncio.to_thread(run)
-    return (result, harness.process_tree_cpu_seconds(pid) - server_before,
-            harness.datastore_cpu_seconds(database) - store_before)
+    server = harness.process_tree_cpu_seconds(pid) - server_before
+    store = harness.datastore_cpu_seconds(database) - store_before
+    other = harness.machine_busy_seconds() - machine_before - server - store - result.client_cpu
+    return result, server, store, max(0.0, other) / (time.monotonic() - started)
 
 
 async def bookable_slots(http: httpx.AsyncClient) -> list[dict]:
@@ -113,7 +118,7 @@ async def booking_storm(ctx: dict, citizens: int) -> list[str]:
         "Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         body=json.dumps({"slot_id": slots[n % SLOTS]["id"], "service_item": BOOKING_ITEM}).encode())
         for n, token in enumerate(tokens)]
-    result, server_cpu, store_cpu = await measured(
+    result, server_cpu, store_cpu, other = await measured(
         lambda: burst("127.0.0.1", ctx["port"], requests, connections=CONNECTIONS, processes=CLIENT_PROCESSES),
         ctx["pid"], ctx["database"])
     db = ctx["db"]
@@ -128,7 +133,7 @@ async def booking_storm(ctx: dict, citizens: int) -> list[str]:
     seats = SLOTS * CAPACITY
     expected_held = min(citizens, seats)
     refused = citizens - held
-    return [figures(f"booking storm ({citizens} citizens)", result, server_cpu, store_cpu, ctx["bare"]),
+    return [figures(f"booking storm ({citizens} citizens)", result, server_cpu, store_cpu, other, ctx["bare"]),
             f"    answers: {dict(sorted(result.statuses.items()))}; refusals by problem code: "
             f"{dict(sorted(result.problems.items()))}",
             "    " + check(held == expected_held, f"bookings held: {held} (seats {seats}, bookers {citizens})"),
@@ -149,13 +154,13 @@ async def ticket_rush(ctx: dict, tickets: int) -> list[str]:
     requests = [http_request("POST", "/api/v1/kiosk/tickets", host=ctx["host"], headers=headers,
                              body=json.dumps({"hall": HALL, "category": TICKET_CATEGORIES[n % 4]}).encode())
                 for n in range(tickets)]
-    result, server_cpu, store_cpu = await measured(
+    result, server_cpu, store_cpu, other = await measured(
         lambda: burst("127.0.0.1", ctx["port"], requests, connections=CONNECTIONS, processes=CLIENT_PROCESSES),
         ctx["pid"], ctx["database"])
     rows = await ctx["db"].fetch(
         "SELECT prefix, count(*) AS n, count(DISTINCT number) AS numbers, min(seq) AS first, max(seq) AS last "
         "FROM ticket WHERE hall_code = $1 GROUP BY prefix ORDER BY prefix", HALL)
-    lines = [figures(f"ticket rush ({tickets} tickets)", result, server_cpu, store_cpu, ctx["bare"]),
+    lines = [figures(f"ticket rush ({tickets} tickets)", result, server_cpu, store_cpu, other, ctx["bare"]),
              f"    answers: {dict(sorted(result.statuses.items()))}"
              + (f"; refusals by problem code: {dict(sorted(result.problems.items()))}" if result.problems else ""),
              "    " + check(result.statuses.get(201, 0) == tickets, f"201 answers: {result.statuses.get(201, 0)}")]
@@ -192,6 +197,7 @@ async def fan_out(ctx: dict, sockets: int) -> list[str]:
     sent_at: dict[str, float] = {}       # number -> when its call-next request was sent (CLOCK_MONOTONIC)
     answered_at: dict[str, float] = {}   # number -> when its answer arrived
     server_before = harness.process_tree_cpu_seconds(ctx["pid"])
+    machine_before, calls_started = harness.machine_busy_seconds(), time.monotonic()
     for _ in range(CALLS):
         sent = time.monotonic()
         call = await http.post(f"/api/v1/staff/halls/{HALL}/windows/{window}/call-next", headers=clerk)
@@ -204,6 +210,8 @@ async def fan_out(ctx: dict, sockets: int) -> list[str]:
         skipped = await http.post(f"/api/v1/staff/halls/{HALL}/windows/{window}/skip", headers=clerk,
                                   json={"ticket": call.json()["id"]})
         skipped.raise_for_status()
+    calls_busy = (harness.machine_busy_seconds() - machine_before) / (time.monotonic() - calls_started)
+    calls_server = (harness.process_tree_cpu_seconds(ctx["pid"]) - server_before) / (time.monotonic() - calls_started)
     heard: dict[str, list[float]] = {}
     unfinished = failed = failed_to_open = 0
     reasons: set[str] = set()
@@ -235,7 +243,9 @@ async def fan_out(ctx: dict, sockets: int) -> list[str]:
 
     round_trips = sorted(answered_at[n] - sent_at[n] for n in sent_at)
     return [f"call-next fan-out ({connected} of {wanted} sockets, {CALLS} calls, {heard_count} messages heard); server CPU "
-            f"{server_cpu * 1000 / max(1, heard_count):.3f} ms per delivered message",
+            f"{server_cpu * 1000 / max(1, heard_count):.3f} ms per ticket.called heard (each call also sends every "
+            f"board a queue.changed); during the calls the server used {calls_server:.0%} of a core, the machine "
+            f"{calls_busy:.0%} (subscribers, clients, other work included)",
             f"    {'delay, ms':<40} {'p50':>7} {'p99':>7} {'max':>7} {'min':>7}",
             row("call-next round trip (sent -> answer)", round_trips),
             row("any socket, from the request sent", delays(sent_at)),
@@ -278,11 +288,12 @@ async def rush(citizens: int, tickets: int, sockets: int, db_pool: int | None, k
                        "kiosk": await staff_token(http, running.env, "rush-kiosk", f"kiosk@{HALL}", password),
                        "clerk": await staff_token(http, running.env, "rush-clerk", f"window_clerk@{HALL}", password)}
                 print(f"{'':<34} {'answers':>6} {'req/s':>7} {'vs bare':>7} {'p50 ms':>7} {'p99 ms':>7} "
-                      f"{'max ms':>7} {'srv cpu':>7} {'x bare':>6} {'db cpu':>6} {'client':>6} {'err':>4}")
+                      f"{'max ms':>7} {'srv cpu':>7} {'x bare':>6} {'db cpu':>6} {'client':>6} {'err':>4} {'other':>6}")
                 print(f"{'bare GET /hello (wrk, 10 s)':<34} {baseline.requests:>6} {baseline.rate:>7.0f} {1:>7.3f} "
                       f"{baseline.wrk['p50_us'] / 1000:>7.1f} {baseline.wrk['p99_us'] / 1000:>7.1f} "
                       f"{baseline.wrk['max_us'] / 1000:>7.1f} {baseline.per_request_ms(baseline.server_cpu):>7.3f} "
-                      f"{1:>6.1f} {'':>6} {baseline.generator_cpu / baseline.elapsed:>6.0%} {baseline.errors:>4}",
+                      f"{1:>6.1f} {'':>6} {baseline.generator_cpu / baseline.elapsed:>6.0%} {baseline.errors:>4} "
+                      f"{baseline.other_cpu / baseline.elapsed:>6.0%}",
                       flush=True)
                 for scenario, size in ((booking_storm, citizens), (ticket_rush, tickets), (fan_out, sockets)):
                     print("\n".join(await scenario(ctx, size)), flush=True)
@@ -295,7 +306,8 @@ async def rush(citizens: int, tickets: int, sockets: int, db_pool: int | None, k
         print(f"\nehall log: {log.count('unhandled error')} unhandled errors, "
               f"{log.count(chr(34) + 'level' + chr(34) + ': ' + chr(34) + 'error')} error lines")
         print("srv cpu: ms of server CPU per answer (x bare: in bare requests); db cpu: PostgreSQL + Redis ms per "
-              "answer; client: the load generator's CPU (wrk, or the burst processes) in shares of one core")
+              "answer; client: the load generator's CPU (wrk, or the burst processes) in shares of one core; other: "
+              "the rest of the machine's busy CPU (other people's work, the kernel) in shares of one core")
         print(f"machine busy {machine_share:.0%} of a core on average over the run ({elapsed:.0f} s, seeding "
               f"included); bare row: other {baseline.other_cpu / baseline.elapsed:.0%} of a core; load average "
               f"after the run {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
