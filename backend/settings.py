@@ -229,6 +229,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite://var/ehall.sqlite3"
     redis_url: str = ""
     redis_prefix: str = "ehall:"
+    redis_max_connections: int = Field(default=100, ge=1)
+    redis_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     var_dir: Path = Path("var")
     config_dir: Path = PROJECT_ROOT / "config"
     max_body_bytes: int = 65536

@@ -32,7 +32,8 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -495,48 +496,62 @@ The machine has {os.cpu_count()} cores in all.""")
 
 # --- main -------------------------------------------------------------------------------------
 
-async def bench(backend: str, *, workers: int, seconds: float, connections: int, threads: int,
-                only: list[str], keep_logs: bool) -> None:
-    var_dir = Path(tempfile.mkdtemp(prefix="ehall-bench-"))
+# The bench's own settings on top of the default configuration: every request comes from 127.0.0.1,
+# the sms-code scenario sends thousands of codes and the login scenario logs one account in over and over.
+BENCH_SETTINGS = {
+    # lift the per-address and per-phone limits for the OTP scenario
+    "EHALL_OTP__PER_IP_PER_HOUR": "1000000000",
+    "EHALL_OTP__PER_PHONE_PER_MINUTE": "1000000",
+    "EHALL_OTP__PER_PHONE_PER_HOUR": "1000000",
+    "EHALL_OTP__PER_PHONE_PER_DAY": "1000000",
+    "EHALL_OTP__LOGIN_PER_IP_PER_MINUTE": "1000000000",
+    # the login scenario logs one staff member in over and over, from one address, 32 at a time:
+    # lift the per-username and per-address attempt limits and let every argon2 check queue
+    # (by default a burst beyond 2 running + 16 waiting is turned away with 503 busy)
+    "EHALL_STAFF__LOGIN_ATTEMPTS_PER_15_MINUTES": "1000000000",
+    "EHALL_STAFF__LOGIN_ATTEMPTS_PER_IP_PER_15_MINUTES": "1000000000",
+    "EHALL_STAFF__PASSWORD_CHECKS_WAITING": "100000",
+}
+
+
+@dataclass
+class Servers:
+    """The bare app and ehall as `servers()` started them, with what a run needs to drive and measure them."""
+    var_dir: Path                 # logs; removed at the end unless kept
+    files: Path                   # a temporary directory for token and body files
+    env: dict[str, str]           # ehall's environment, for `ehall ...` commands against the same database
+    database: str | None          # this run's PostgreSQL database (None on SQLite)
+    bare: str                     # base URLs
+    ehall: str
+    bare_pid: int
+    ehall_pid: int
+
+    @property
+    def ehall_port(self) -> int:
+        return int(self.ehall.rsplit(":", 1)[1])
+
+
+@asynccontextmanager
+async def servers(backend: str, *, workers: int, keep_logs: bool, settings: dict[str, str],
+                  name: str = "bench", database_query: str = "") -> AsyncIterator[Servers]:
+    """Starts bare_app.py and `ehall serve` (N workers each) in a fresh environment: every EHALL_* of the
+    caller dropped, a new EHALL_VAR_DIR, on postgres a throwaway database (its URL ends with `?` and
+    `database_query` when given, e.g. Tortoise's `maxsize=20`) and Redis key prefix, then `settings`.
+    Stops both, drops the database and the keys, and removes the directory at the end."""
+    var_dir = Path(tempfile.mkdtemp(prefix=f"ehall-{name}-"))
     files = var_dir / "files"
     files.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EHALL_")}
-    password = "bench password " + secrets.token_hex(8)
-    env |= {
-        "EHALL_VAR_DIR": str(var_dir),
-        # every request comes from 127.0.0.1: lift the per-address and per-phone limits for the OTP scenario
-        "EHALL_OTP__PER_IP_PER_HOUR": "1000000000",
-        "EHALL_OTP__PER_PHONE_PER_MINUTE": "1000000",
-        "EHALL_OTP__PER_PHONE_PER_HOUR": "1000000",
-        "EHALL_OTP__PER_PHONE_PER_DAY": "1000000",
-        "EHALL_OTP__LOGIN_PER_IP_PER_MINUTE": "1000000000",
-        # the login scenario logs one staff member in over and over, from one address, 32 at a time:
-        # lift the per-username and per-address attempt limits and let every argon2 check queue
-        # (by default a burst beyond 2 running + 16 waiting is turned away with 503 busy)
-        "EHALL_STAFF__LOGIN_ATTEMPTS_PER_15_MINUTES": "1000000000",
-        "EHALL_STAFF__LOGIN_ATTEMPTS_PER_IP_PER_15_MINUTES": "1000000000",
-        "EHALL_STAFF__PASSWORD_CHECKS_WAITING": "100000",
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EHALL_")} | {"EHALL_VAR_DIR": str(var_dir)}
     database = prefix = None
     if backend == "postgres":
-        database = f"ehall_bench_{secrets.token_hex(4)}"
-        prefix = f"ehall-bench-{secrets.token_hex(4)}:"
-        env |= {"EHALL_DATABASE_URL": PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + database,
+        database = f"ehall_{name}_{secrets.token_hex(4)}"
+        prefix = f"ehall-{name}-{secrets.token_hex(4)}:"
+        env |= {"EHALL_DATABASE_URL": PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + database
+                + (f"?{database_query}" if database_query else ""),
                 "EHALL_REDIS_URL": REDIS_URL, "EHALL_REDIS_PREFIX": prefix}
     else:
         env |= {"EHALL_DATABASE_URL": f"sqlite://{var_dir}/ehall.sqlite3"}
-    wrk_version = (await run_command("wrk", "-v", env=env, ok_codes=(0, 1))).split("\n", 1)[0]
-
-    print(f"ehall bench  {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}  backend={backend}  workers={workers}  "
-          f"seconds={seconds:g} per scenario (+{WARMUP_SECONDS:g} s warm-up)  connections={connections}  "
-          f"wrk threads={threads}")
-    print(f"machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
-          f"load average {os.getloadavg()[0]:.2f}; generator: {wrk_version}")
-    print("NOTE: wrk runs on the same machine as the servers, PostgreSQL and Redis, and competes with them "
-          "for the same cores; compare rows of one run with each other.")
-    print(f"server logs, wrk output and SMS console output: {var_dir} "
-          f"({'kept' if keep_logs else 'removed at the end'})\n", flush=True)
-
+    env |= settings
     bare = ehall = None
     try:
         if database:
@@ -550,10 +565,41 @@ async def bench(backend: str, *, workers: int, seconds: float, connections: int,
                                     "--workers", str(workers)],
                                    env=env, log_path=var_dir / "ehall.log",
                                    ready_url=f"http://127.0.0.1:{ehall_port}/readyz")
+        yield Servers(var_dir=var_dir, files=files, env=env, database=database,
+                      bare=f"http://127.0.0.1:{bare_port}", ehall=f"http://127.0.0.1:{ehall_port}",
+                      bare_pid=bare.pid, ehall_pid=ehall.pid)
+    finally:
+        await stop_server(ehall)
+        await stop_server(bare)
+        if database:
+            await drop_database(database)
+        if prefix:
+            await delete_redis_prefix(prefix)
+        if not keep_logs:
+            shutil.rmtree(var_dir, ignore_errors=True)
+
+
+async def bench(backend: str, *, workers: int, seconds: float, connections: int, threads: int,
+                only: list[str], keep_logs: bool) -> None:
+    password = "bench password " + secrets.token_hex(8)
+    wrk_version = (await run_command("wrk", "-v", env=dict(os.environ), ok_codes=(0, 1))).split("\n", 1)[0]
+
+    print(f"ehall bench  {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}  backend={backend}  workers={workers}  "
+          f"seconds={seconds:g} per scenario (+{WARMUP_SECONDS:g} s warm-up)  connections={connections}  "
+          f"wrk threads={threads}")
+    print(f"machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
+          f"load average {os.getloadavg()[0]:.2f}; generator: {wrk_version}")
+    print("NOTE: wrk runs on the same machine as the servers, PostgreSQL and Redis, and competes with them "
+          "for the same cores; compare rows of one run with each other.", flush=True)
+
+    async with servers(backend, workers=workers, keep_logs=keep_logs, settings=BENCH_SETTINGS) as running:
+        var_dir, files, env, database = running.var_dir, running.files, running.env, running.database
+        print(f"server logs, wrk output and SMS console output: {var_dir} "
+              f"({'kept' if keep_logs else 'removed at the end'})\n", flush=True)
         await run_command(sys.executable, "-m", "backend.cli", "staff", "create", STAFF_USERNAME, "--role", "admin",
                           env=env | {"EHALL_STAFF_PASSWORD": password})
-        bases = {"bare": f"http://127.0.0.1:{bare_port}", "ehall": f"http://127.0.0.1:{ehall_port}"}
-        pids = {"bare": bare.pid, "ehall": ehall.pid}
+        bases = {"bare": running.bare, "ehall": running.ehall}
+        pids = {"bare": running.bare_pid, "ehall": running.ehall_pid}
         async with httpx.AsyncClient(base_url=bases["ehall"], timeout=30) as http:
             context = Bench(bare=bases["bare"], ehall=bases["ehall"], env=env, files=files, http=http,
                             password=password)
@@ -583,15 +629,6 @@ async def bench(backend: str, *, workers: int, seconds: float, connections: int,
         print("other processes busiest during the scenarios (PostgreSQL's shared processes included):")
         for line in others.busiest() or ["(none above 2% of a core)"]:
             print(f"  {line}")
-    finally:
-        await stop_server(ehall)
-        await stop_server(bare)
-        if database:
-            await drop_database(database)
-        if prefix:
-            await delete_redis_prefix(prefix)
-        if not keep_logs:
-            shutil.rmtree(var_dir, ignore_errors=True)
 
 
 def main() -> None:
