@@ -11,6 +11,7 @@ from backend.kit.errors import AppError
 from backend.kit.uow import unit_of_work
 from backend.runtime import Runtime
 from miniprogram_api.schemas import PhoneBound, WechatLogin
+from notify import service as notify_service
 
 __all__ = ["login_with_wechat", "bind_wechat_phone"]
 
@@ -80,6 +81,8 @@ async def bind_wechat_phone(rt: Runtime, *, principal: Principal, code: str) -> 
                     .exclude(id=identity.id).exists():
                 raise AppError("phone_already_bound", 409)
             await WechatIdentity.filter(id=identity.id).using_db(uow.tx).update(citizen_id=owner.id)
+            # the consents and notifications the WeChat-only record gathered are the person's
+            await notify_service.move_citizen(rt, absorbed=current.id, into=owner.id, tx=uow)
             await citizens.absorb_citizen(rt, absorbed=current, into=owner, uow=uow)
             target = owner
         await uow.record("citizen.phone_bound", f"citizen:{target.id}", channel="wechat",

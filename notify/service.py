@@ -49,7 +49,7 @@ from notify.templates import EventRule, NotificationRules, TemplateDataError, lo
 
 __all__ = ["expand_events", "claim_deliveries", "send_delivery", "dispatch_once", "report_subscriptions",
            "list_inbox", "mark_read", "list_deliveries", "retry_delivery", "rules_of", "take_aliyun_receipts",
-           "take_tencent_receipts", "ReceiptsTaken"]
+           "take_tencent_receipts", "ReceiptsTaken", "move_citizen"]
 
 log = logging.getLogger("ehall.notify")
 
@@ -443,6 +443,24 @@ async def report_subscriptions(rt: Runtime, *, citizen_id: int, results: dict[st
             await SubscriptionCredit.filter(id=credit.id).using_db(uow.tx).update(remaining=remaining, updated_at=now)
         held = await SubscriptionCredit.filter(citizen_id=citizen_id).using_db(uow.tx).order_by("template_id")
     return SubscriptionsOut(credits={credit.template_id: credit.remaining for credit in held})
+
+
+async def move_citizen(rt: Runtime, *, absorbed: int, into: int, tx: UnitOfWork | None = None) -> None:
+    """One person's records joined (a WeChat-only login binding the phone of a citizen who already
+    exists): the consents add up, the inbox and the deliveries follow the person."""
+    async with unit_of_work(rt, tx) as uow:
+        for credit in await SubscriptionCredit.filter(citizen_id=absorbed).using_db(uow.tx).select_for_update():
+            kept = await SubscriptionCredit.filter(citizen_id=into, template_id=credit.template_id) \
+                .using_db(uow.tx).select_for_update().first()
+            if kept is None:
+                await SubscriptionCredit.filter(id=credit.id).using_db(uow.tx).update(citizen_id=into)
+                continue
+            await SubscriptionCredit.filter(id=kept.id).using_db(uow.tx).update(
+                remaining=min(_CREDITS_KEPT, kept.remaining + credit.remaining), updated_at=clock.now())
+            await SubscriptionCredit.filter(id=credit.id).using_db(uow.tx).delete()
+        await InboxNotification.filter(citizen_id=absorbed).using_db(uow.tx).update(citizen_id=into)
+        await Delivery.filter(recipient_kind="citizen", recipient_id=absorbed).using_db(uow.tx) \
+            .update(recipient_id=into)
 
 
 async def list_inbox(rt: Runtime, *, citizen_id: int, query: InboxQuery) -> InboxPage:

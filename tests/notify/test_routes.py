@@ -2,6 +2,7 @@
 admins' dead letters with their retry."""
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from pydantic import SecretStr
@@ -10,7 +11,7 @@ from websockets.asyncio.client import connect
 from backend.kit import clock
 from backend.kit.auth import Grant
 from notify.models import Delivery, SubscriptionCredit
-from tests.factories import bearer, staff_tokens
+from tests.factories import bearer, login_citizen, staff_tokens
 from tests.notify.conftest import (UNLIMITED_SMS, aliyun_settings, consent, drain, record, tencent_settings,
                                    wechat_citizen)
 from tests.sockets import closed_with, next_message, ws_url
@@ -232,3 +233,23 @@ class TestReceipts:
         answer = await client.post("/api/v1/notify/receipts/tencent", params={"token": ""},
                                    json=[{"sid": "x", "report_status": "SUCCESS", "mobile": "13800000000"}])
         assert answer.status_code == 401
+
+
+class TestJoinedRecords:
+    async def test_consents_given_before_binding_the_phone_of_an_existing_citizen_follow_the_person(
+            self, client, capsys, fake_wechat):
+        app_user = await login_citizen(client, capsys)
+        openid = f"o-{uuid.uuid4().hex[:20]}"
+        wechat = (await client.post("/mp/v1/auth/login",
+                                    json={"code": fake_wechat.issue_login_code(openid=openid)})).json()
+        answer = await client.post("/mp/v1/subscriptions", headers=bearer(wechat),
+                                   json={"results": {TICKET_CALLED: "accept"}})
+        assert answer.json()["credits"] == {TICKET_CALLED: 1}
+        bound = await client.post("/mp/v1/auth/phone", headers=bearer(wechat),
+                                  json={"code": fake_wechat.issue_phone_code(app_user["phone"])})
+        assert bound.status_code == 200 and bound.json()["merged"] is True
+        joined = bound.json()["citizen_id"]
+        assert (await SubscriptionCredit.get(citizen_id=joined, template_id=TICKET_CALLED)).remaining == 1
+        await record(client.rt, "ticket.called", "ticket:1", citizen=joined, hall="150900", number="A003", window="02")
+        await drain(client.rt)
+        assert [m["touser"] for m in fake_wechat.sent_messages if m["touser"] == openid] == [openid]
