@@ -7,6 +7,7 @@ given (a wrong secret is answered as Alibaba Cloud does: 400 SignatureDoesNotMat
 are HTTP 200 with `Code`: "OK" with a `BizId`, or an `isv.*` code the test asked for."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -42,6 +43,8 @@ class FakeAliyunSms(LoopbackFake):
         self.sent: list[dict[str, Any]] = []       # accepted messages, as the provider would deliver them
         self.refused: list[dict[str, Any]] = []    # calls answered with an error code
         self._fail_next: list[str] = []
+        # seconds each SendSms takes to answer, as a real provider's round trip would (bench/notify.py)
+        self.answer_delay_seconds = 0.0
         super().__init__(self._build_app())
 
     def fail_next(self, code: str, times: int = 1) -> None:
@@ -74,6 +77,8 @@ class FakeAliyunSms(LoopbackFake):
         @app.post("/")
         async def rpc(request: Request) -> HTTPResponse:
             request_id = str(uuid.uuid4()).upper()
+            if self.answer_delay_seconds:
+                await asyncio.sleep(self.answer_delay_seconds)
             if request.headers.get("x-acs-action") != "SendSms":
                 return json_response({"Code": "InvalidAction.NotFound", "Message": "Specified api is not found",
                                       "RequestId": request_id}, status=404)

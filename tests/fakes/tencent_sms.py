@@ -7,6 +7,7 @@ fake verifies with the secret key it was given (a wrong key is answered as Tence
 "Ok" with a SerialNo, or a code the test asked for."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -49,6 +50,8 @@ class FakeTencentSms(LoopbackFake):
         self.sent: list[dict[str, Any]] = []
         self.refused: list[dict[str, Any]] = []
         self._fail_next: list[str] = []
+        # seconds each SendSms takes to answer, as a real provider's round trip would (bench/notify.py)
+        self.answer_delay_seconds = 0.0
         super().__init__(self._build_app())
 
     def fail_next(self, code: str, times: int = 1) -> None:
@@ -79,6 +82,8 @@ class FakeTencentSms(LoopbackFake):
         @app.post("/")
         async def api(request: Request) -> HTTPResponse:
             request_id = str(uuid.uuid4())
+            if self.answer_delay_seconds:
+                await asyncio.sleep(self.answer_delay_seconds)
             if not self._signature_matches(request):
                 return json_response({"Response": {"Error": {
                     "Code": "AuthFailure.SignatureFailure",
