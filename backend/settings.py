@@ -195,6 +195,9 @@ class NotifySettings(BaseModel):
     wechat_lang: dict[str, str] = Field(default_factory=lambda: {"zh": "zh_CN", "mn": "zh_CN", "en": "en_US"})
     # developer | trial | formal: which version of the mini-program a message opens
     miniprogram_state: Literal["developer", "trial", "formal"] = "formal"
+    # the secret the SMS providers' receipt pushes carry (?token= in the URL configured with them);
+    # unset: every receipt is refused. EHALL_NOTIFY__RECEIPT_TOKEN
+    receipt_token: SecretStr = SecretStr("")
 
     def quiet_window(self) -> tuple[str, str]:
         start, _, end = self.quiet_hours.partition("-")
@@ -338,7 +341,8 @@ def _mask_query_parameter(parameter: str) -> str:
 
 
 _SECRET_PATHS = [("jwt_secret",), ("pii_keys",), ("pii_index_key",), ("wechat", "secret"), ("metrics", "token"),
-                 ("sms", "aliyun", "access_key_secret"), ("sms", "tencent", "secret_key")]
+                 ("sms", "aliyun", "access_key_secret"), ("sms", "tencent", "secret_key"),
+                 ("notify", "receipt_token")]
 
 
 def _development_secrets(var_dir: Path) -> dict[str, str]:

@@ -9,7 +9,8 @@ __all__ = ["Delivery", "InboxNotification", "SubscriptionCredit"]
 class Delivery(Model):
     """One event told to one person through one channel. The unique (event, channel, recipient) key
     makes expanding an event twice harmless; the status moves pending -> sending -> sent -> delivered
-    (a provider's receipt), or failed (to be tried again at next_attempt_at) and finally dead.
+    (a provider's receipt), or failed (to be tried again at next_attempt_at) and finally dead;
+    skipped when the channel cannot carry it (no WeChat consent, SMS turned off).
     A `sending` row whose lease has run out belonged to a worker that died: it is claimed again."""
     id = fields.BigIntField(primary_key=True)
     event_id = fields.BigIntField()                    # outbox_event.id
@@ -26,6 +27,9 @@ class Delivery(Model):
     next_attempt_at = fields.DatetimeField()
     lease_until = fields.DatetimeField(null=True)      # while sending: another worker may take it after this
     claimed_by = fields.CharField(max_length=96, null=True)
+    # set just before the provider is called, cleared with the outcome: a claimer that died in between
+    # leaves it set, and whoever takes the delivery over first asks the provider whether it went out
+    handed_at = fields.DatetimeField(null=True)
     provider_message_id = fields.CharField(max_length=64, null=True)
     last_error = fields.CharField(max_length=300, null=True)
     created_at = fields.DatetimeField()

@@ -2,7 +2,7 @@
 from sanic import Blueprint, Request
 
 from backend.kit.auth import authenticated
-from backend.kit.http import json_response, parse_query, path_id
+from backend.kit.http import json_response, parse_body, parse_query, path_id
 from backend.kit.openapi import doc
 from notify import schemas, service
 from notify.permissions import DELIVERY_ADMIN_ROLES
@@ -50,3 +50,25 @@ async def retry_delivery(request: Request, delivery_id: int):
     delivery = await service.retry_delivery(request.app.ctx.rt, principal=request.ctx.principal,
                                             delivery_id=path_id(delivery_id, "delivery_not_found"))
     return json_response(delivery)
+
+
+@bp.post("/notify/receipts/aliyun")
+@doc(summary="Alibaba Cloud's SMS delivery receipts (SmsReport push), with ?token= as registered there",
+     tag="notify", query=schemas.ReceiptQuery, body=schemas.AliyunReports, response=schemas.AliyunReceiptAnswer,
+     errors=(401, 404))
+async def aliyun_receipts(request: Request):
+    query = parse_query(request, schemas.ReceiptQuery)
+    reports = parse_body(request, schemas.AliyunReports)
+    await service.take_aliyun_receipts(request.app.ctx.rt, token=query.token, reports=reports)
+    return json_response(schemas.AliyunReceiptAnswer(code=0, msg="接收成功"))
+
+
+@bp.post("/notify/receipts/tencent")
+@doc(summary="Tencent Cloud's SMS delivery-status callback, with ?token= as registered there",
+     tag="notify", query=schemas.ReceiptQuery, body=schemas.TencentReports, response=schemas.TencentReceiptAnswer,
+     errors=(401, 404))
+async def tencent_receipts(request: Request):
+    query = parse_query(request, schemas.ReceiptQuery)
+    reports = parse_body(request, schemas.TencentReports)
+    await service.take_tencent_receipts(request.app.ctx.rt, token=query.token, reports=reports)
+    return json_response(schemas.TencentReceiptAnswer(result=0, errmsg="OK"))

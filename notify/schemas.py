@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from backend.kit.pagination import Page, PageQuery
 
@@ -68,3 +68,53 @@ class DeliveryQuery(PageQuery):
 
 class DeliveryPage(Page[DeliveryOut]):
     pass
+
+
+# --- delivery receipts, in the providers' own formats ----------------------------------------------
+
+class ReceiptQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    token: str = Field("", max_length=200)
+
+
+class AliyunReport(BaseModel):
+    """One entry of Alibaba Cloud's SmsReport push."""
+    model_config = ConfigDict(extra="ignore")
+    phone_number: str = Field(max_length=20)
+    success: bool
+    biz_id: str = Field(max_length=64)
+    out_id: str | None = Field(None, max_length=64)
+    err_code: str = Field("", max_length=64)
+    err_msg: str = Field("", max_length=200)
+    send_time: str = Field("", max_length=32)
+    report_time: str = Field("", max_length=32)
+
+
+class AliyunReports(RootModel[list[AliyunReport]]):
+    root: list[AliyunReport] = Field(min_length=1, max_length=1000)
+
+
+class AliyunReceiptAnswer(BaseModel):
+    code: int = Field(description="0: taken (Alibaba Cloud stops pushing these)")
+    msg: str
+
+
+class TencentReport(BaseModel):
+    """One entry of Tencent Cloud's delivery-status callback."""
+    model_config = ConfigDict(extra="ignore")
+    sid: str = Field(max_length=64, description="the SerialNo SendSms answered")
+    report_status: Literal["SUCCESS", "FAIL"]
+    mobile: str = Field(max_length=20)
+    nationcode: str = Field("86", max_length=4)
+    errmsg: str = Field("", max_length=64)
+    description: str = Field("", max_length=200)
+    user_receive_time: str = Field("", max_length=32)
+
+
+class TencentReports(RootModel[list[TencentReport]]):
+    root: list[TencentReport] = Field(min_length=1, max_length=1000)
+
+
+class TencentReceiptAnswer(BaseModel):
+    result: int = Field(description="0: taken")
+    errmsg: str

@@ -16,9 +16,12 @@ Two steps, each in its own transaction, so that several dispatchers on several m
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import random
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 
 from tortoise.exceptions import ValidationError
@@ -38,12 +41,13 @@ from backend.kit.uow import UnitOfWork, unit_of_work
 from backend.runtime import Runtime
 from notify.models import Delivery, InboxNotification, SubscriptionCredit
 from notify.permissions import require_delivery_admin
-from notify.schemas import (DeliveryOut, DeliveryPage, DeliveryQuery, InboxPage, InboxQuery, NotificationOut,
-                            SubscriptionsOut)
+from notify.schemas import (AliyunReports, DeliveryOut, DeliveryPage, DeliveryQuery, InboxPage, InboxQuery,
+                            NotificationOut, SubscriptionsOut, TencentReports)
 from notify.templates import EventRule, NotificationRules, TemplateDataError, load_rules, wechat_values
 
 __all__ = ["expand_events", "claim_deliveries", "send_delivery", "dispatch_once", "report_subscriptions",
-           "list_inbox", "mark_read", "list_deliveries", "retry_delivery", "rules_of"]
+           "list_inbox", "mark_read", "list_deliveries", "retry_delivery", "rules_of", "take_aliyun_receipts",
+           "take_tencent_receipts", "ReceiptsTaken"]
 
 log = logging.getLogger("ehall.notify")
 
@@ -185,7 +189,14 @@ async def claim_deliveries(rt: Runtime, *, holder: str, limit: int) -> list[Deli
 async def _settle(delivery: Delivery, holder: str, **changes: object) -> bool:
     """Write the outcome if the delivery is still `holder`'s to send."""
     return bool(await Delivery.filter(id=delivery.id, status="sending", claimed_by=holder)
-                .update(lease_until=None, **changes))
+                .update(lease_until=None, handed_at=None, **changes))
+
+
+async def _hand_over(delivery: Delivery, holder: str) -> bool:
+    """Mark the moment the provider is called (False: the delivery is no longer this claimer's). If the
+    claimer dies before the outcome is written, the mark tells its successor to ask first."""
+    return bool(await Delivery.filter(id=delivery.id, status="sending", claimed_by=holder)
+                .update(handed_at=clock.now()))
 
 
 def _backoff(rt: Runtime, attempts: int) -> timedelta:
@@ -236,9 +247,41 @@ async def send_delivery(rt: Runtime, delivery: Delivery, *, holder: str) -> str:
         return await _given_up(rt, delivery, holder, None, status="dead", error="recipient_gone")
     if rules_of(rt).template(delivery.template) is None:
         return await _given_up(rt, delivery, holder, contact, status="dead", error="template_unknown")
+    if delivery.handed_at is not None:   # its last claimer died while the provider had it
+        outcome = await _settle_unknown_outcome(rt, delivery, holder, contact)
+        if outcome is not None:
+            return outcome
     if delivery.channel == "wechat":
         return await _send_wechat(rt, delivery, holder, contact)
     return await _send_sms(rt, delivery, holder, contact)
+
+
+async def _settle_unknown_outcome(rt: Runtime, delivery: Delivery, holder: str,
+                                  contact: NotificationContact) -> str | None:
+    """The provider was called and nobody wrote what it answered. Sending again could tell the person
+    twice, not sending could tell them nothing: ask the provider where it keeps a record (Alibaba
+    Cloud: every message by OutId; Tencent Cloud: delivery reports), and answer None to send.
+    WeChat keeps no record we can ask: the subscribe message is given up and SMS carries the news
+    (the person may get both, never the same channel twice)."""
+    if delivery.channel == "wechat":
+        return await _given_up(rt, delivery, holder, contact, status="dead", error="wechat outcome unknown")
+    if not contact.phone:
+        return None
+    try:
+        sent = await rt.sms.was_sent(contact.phone, _reference(delivery), since=delivery.handed_at)
+    except SmsError as error:
+        return await _failed(rt, delivery, holder, contact, f"{error.provider} {error.code}")
+    if sent:
+        await _settle(delivery, holder, status="sent", sent_at=clock.now(), last_error=None)
+        return "sent"
+    if sent is None:
+        log.warning("notification outcome unknown, sent again", extra={"ehall": {"delivery": delivery.id}})
+    return None
+
+
+def _reference(delivery: Delivery) -> str:
+    """What travels with the message and comes back in lookups and receipts (OutId, SessionContext)."""
+    return f"ehall-d{delivery.id}"
 
 
 async def _send_wechat(rt: Runtime, delivery: Delivery, holder: str, contact: NotificationContact) -> str:
@@ -254,6 +297,9 @@ async def _send_wechat(rt: Runtime, delivery: Delivery, holder: str, contact: No
     if not await credit.filter(remaining__gt=0).update(remaining=F("remaining") - 1, updated_at=clock.now()):
         return await _given_up(rt, delivery, holder, contact, status="skipped", error="no_subscription_credit")
     notify = rt.settings.notify
+    if not await _hand_over(delivery, holder):
+        await credit.update(remaining=F("remaining") + 1, updated_at=clock.now())
+        return "lost"
     try:
         await rt.wechat.send_subscribe_message(
             contact.wechat_openid, message.template_id, data,
@@ -310,9 +356,11 @@ async def _send_sms(rt: Runtime, delivery: Delivery, holder: str, contact: Notif
         return await _postpone(delivery, holder, now + timedelta(seconds=wait))
     templates = rules_of(rt).sms
     params = {name: delivery.params.get(name, "") for name in templates.parameter_order(delivery.template)}
+    if not await _hand_over(delivery, holder):
+        return "lost"
     try:
         message_id = await rt.sms.send(phone, delivery.template, delivery.language,
-                                       reference=f"ehall-d{delivery.id}", **params)
+                                       reference=_reference(delivery), **params)
     except SmsError as error:
         if error.retryable:
             return await _failed(rt, delivery, holder, contact, f"{error.provider} {error.code}")
@@ -418,3 +466,73 @@ async def retry_delivery(rt: Runtime, *, principal: Principal, delivery_id: int)
 def _ids(values: Iterable[object]) -> list[int]:
     # a payload's ids are JSON: an int, never a bool (which is an int to Python)
     return [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+
+
+# --- delivery receipts from the SMS providers -------------------------------------------------------
+
+_REFERENCE = re.compile(r"^ehall-d([0-9]{1,18})$")
+
+
+@dataclass(frozen=True)
+class _Receipt:
+    """A provider's word on one message, in our terms."""
+    delivery_id: int | None          # from the reference it was sent with (Alibaba Cloud's OutId)
+    provider_message_id: str         # BizId, SerialNo
+    delivered: bool
+    error: str
+
+
+@dataclass
+class ReceiptsTaken:
+    delivered: int = 0
+    failed: int = 0
+    repeated: int = 0                # already settled by an earlier push of the same receipt
+    unknown: int = 0
+
+
+def _check_receipt_token(rt: Runtime, token: str) -> None:
+    expected = rt.settings.notify.receipt_token.get_secret_value()
+    if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise AppError("receipt_unauthenticated", 401)
+
+
+async def take_aliyun_receipts(rt: Runtime, *, token: str, reports: AliyunReports) -> ReceiptsTaken:
+    _check_receipt_token(rt, token)
+    return await _take_receipts(rt, [_Receipt(
+        delivery_id=int(found[1]) if (found := _REFERENCE.match(report.out_id or "")) else None,
+        provider_message_id=report.biz_id, delivered=report.success,
+        error=f"aliyun {report.err_code}".strip()) for report in reports.root])
+
+
+async def take_tencent_receipts(rt: Runtime, *, token: str, reports: TencentReports) -> ReceiptsTaken:
+    _check_receipt_token(rt, token)
+    return await _take_receipts(rt, [_Receipt(
+        delivery_id=None, provider_message_id=report.sid, delivered=report.report_status == "SUCCESS",
+        error=f"tencent {report.errmsg}".strip()) for report in reports.root])
+
+
+async def _take_receipts(rt: Runtime, receipts: list[_Receipt]) -> ReceiptsTaken:
+    """Each receipt settles its delivery once: delivered, or dead with the carrier's reason (the provider
+    has tried for hours already; an admin may retry it). A push repeated later changes nothing."""
+    taken = ReceiptsTaken()
+    now = clock.now()
+    async with unit_of_work(rt) as uow:
+        for receipt in receipts:
+            found = Delivery.filter(channel="sms").using_db(uow.tx)
+            found = found.filter(id=receipt.delivery_id) if receipt.delivery_id is not None \
+                else found.filter(provider_message_id=receipt.provider_message_id)
+            delivery = await found.first()
+            if delivery is None:
+                taken.unknown += 1
+                continue
+            changes = {"status": "delivered", "delivered_at": now} if receipt.delivered \
+                else {"status": "dead", "last_error": f"receipt: {receipt.error}"[:300]}
+            if await Delivery.filter(id=delivery.id, status__in=("sent", "sending")).using_db(uow.tx) \
+                    .update(**changes):
+                taken.delivered += receipt.delivered
+                taken.failed += not receipt.delivered
+            else:
+                taken.repeated += 1
+    if taken.unknown == len(receipts):
+        raise AppError("receipt_unknown", 404)
+    return taken

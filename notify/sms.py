@@ -8,9 +8,11 @@ import json
 import string
 import sys
 import tomllib
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
+from backend.kit import clock
 from backend.kit.gateways import SmsError
 from backend.kit.pii import mask_phone
 from backend.settings import AliyunSmsSettings, Settings, TencentSmsSettings
@@ -62,6 +64,13 @@ class ConsoleSmsSender:
               file=self._stream or sys.stdout, flush=True)
         return None
 
+    async def was_sent(self, phone: str, reference: str, *, since: datetime) -> bool | None:
+        return None   # a console keeps no record: development only, where a second print harms nobody
+
+
+# Alibaba Cloud keeps send records by the day (in China's time, the halls' business zone); a lookup reads
+# at most this many pages of 50 messages of one number and day
+_LOOKUP_PAGES = 4
 
 # Alibaba Cloud's codes worth trying again later (flow control, the balance, its own faults), and those
 # that refuse the number itself
@@ -123,6 +132,32 @@ class AliyunSmsSender:
             raise _aliyun_error(response.body.code)
         return response.body.biz_id
 
+    async def was_sent(self, phone: str, reference: str, *, since: datetime) -> bool | None:
+        """QuerySendDetails lists every message to `phone` of a day (waiting, delivered or failed) with
+        the OutId it was sent with: whether `reference` is among them is a definite answer."""
+        from alibabacloud_dysmsapi20170525.models import QuerySendDetailsRequest
+
+        day = since.astimezone(clock.business_zone()).date()
+        last = clock.now().astimezone(clock.business_zone()).date()
+        while day <= last:
+            for page in range(1, _LOOKUP_PAGES + 1):
+                request = QuerySendDetailsRequest(phone_number=phone, send_date=f"{day:%Y%m%d}", page_size=50,
+                                                  current_page=page)
+                try:
+                    response = await self._client.query_send_details_async(request)
+                except Exception:
+                    raise SmsError(self.provider, "lookup_failed", retryable=True) from None
+                if response.body.code != "OK":
+                    raise _aliyun_error(response.body.code)
+                details = response.body.sms_send_detail_dtos
+                found = details.sms_send_detail_dto if details else []
+                if any(detail.out_id == reference for detail in found or []):
+                    return True
+                if len(found or []) < 50:
+                    break
+            day += timedelta(days=1)
+        return False
+
 
 class TencentSmsSender:
     provider = "tencent"
@@ -163,6 +198,30 @@ class TencentSmsSender:
         if status.Code != "Ok":
             raise _tencent_error(status.Code)
         return status.SerialNo
+
+    async def was_sent(self, phone: str, reference: str, *, since: datetime) -> bool | None:
+        """PullSmsSendStatusByPhoneNumber gives the delivery reports of `phone` since then, each with
+        the SessionContext it was sent with. A report proves the message went out; no report proves
+        nothing (it comes when the phone takes the message): None."""
+        from tencentcloud.common.exception import TencentCloudSDKException
+        from tencentcloud.sms.v20210111.models import PullSmsSendStatusByPhoneNumberRequest
+
+        request = PullSmsSendStatusByPhoneNumberRequest()
+        request.PhoneNumber = "+86" + phone
+        request.SmsSdkAppId = self._app_id
+        request.BeginTime = int(since.timestamp()) - 60
+        request.EndTime = int(clock.now().timestamp()) + 60
+        request.Offset = 0
+        request.Limit = 100
+        try:
+            response = await self._client.PullSmsSendStatusByPhoneNumber(request)
+        except TencentCloudSDKException as error:
+            raise _tencent_error(error.get_code() or "unknown") from None
+        except Exception:
+            raise SmsError(self.provider, "lookup_failed", retryable=True) from None
+        if any(report.SessionContext == reference for report in response.PullSmsSendStatusSet or []):
+            return True
+        return None
 
 
 def build_sms_sender(settings: Settings, templates: SmsTemplates) -> ConsoleSmsSender | AliyunSmsSender | TencentSmsSender:

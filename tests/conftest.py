@@ -11,8 +11,9 @@ import os
 import secrets
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 import httpx
@@ -22,6 +23,7 @@ from sanic import Sanic
 
 from backend.app import create_app
 from backend.catalog.loader import load_catalogue
+from backend.kit import clock
 from backend.kit.db import close_db, init_db, migrate_db
 from backend.runtime import Runtime
 from backend.settings import Settings
@@ -170,6 +172,18 @@ async def server(settings, database) -> AsyncIterator[RunningApp]:
 async def client(server) -> AsyncIterator[httpx.AsyncClient]:
     async with server.client() as http:
         yield http
+
+
+@pytest.fixture
+def frozen_clock() -> Iterator[Callable[[str | datetime], None]]:
+    """Stop business time at an instant (an ISO string such as "2026-10-10T10:00:00+08:00", or an aware
+    datetime); the server in this process sees the same time. Freeze again to move it; unfrozen after
+    the test. Log in after freezing: access tokens are checked against the frozen clock."""
+    def freeze(at: str | datetime) -> None:
+        clock.freeze(datetime.fromisoformat(at) if isinstance(at, str) else at)
+
+    yield freeze
+    clock.unfreeze()
 
 
 @pytest.fixture

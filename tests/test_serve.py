@@ -105,7 +105,8 @@ async def test_the_openapi_document_describes_every_route_with_schemas(served):
         "/api/v1/staff/tickets/{ticket_id}/requeue": ["post"], "/api/v1/staff/halls/{code}/queue": ["get"],
         "/mp/v1/subscriptions": ["post"], "/api/v1/me/notifications": ["get"],
         "/api/v1/me/notifications/{notification_id}/read": ["post"], "/api/v1/admin/notifications": ["get"],
-        "/api/v1/admin/notifications/{delivery_id}/retry": ["post"],
+        "/api/v1/admin/notifications/{delivery_id}/retry": ["post"], "/api/v1/notify/receipts/aliyun": ["post"],
+        "/api/v1/notify/receipts/tencent": ["post"],
     }
     for path, methods in expected.items():
         for method in methods:

@@ -39,7 +39,7 @@ class CitizenContact(Model):
     hall_code = fields.CharField(max_length=12)
     source = fields.CharField(max_length=16)           # lookup | appointment | ticket | case | conversation
     staff_id = fields.BigIntField(null=True)
-    at = fields.DatetimeField(auto_now_add=True)
+    at = fields.DatetimeField(auto_now_add=True)   # record_contact sets it from kit.clock
 
     class Meta:
         table = "citizen_contact"

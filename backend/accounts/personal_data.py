@@ -41,8 +41,8 @@ async def find_citizen_by_phone(rt: Runtime, *, principal: Principal, phone: str
                         subject=f"citizen:{citizen.id if citizen else ''}", request_id=request_id,
                         hall=hall, found=citizen is not None)
         if citizen is not None:
-            await CitizenContact.create(citizen_id=citizen.id, hall_code=hall, source="lookup",
-                                        staff_id=principal.id, using_db=uow.tx)
+            await record_contact(rt, citizen_id=citizen.id, hall=hall, source="lookup", staff_id=principal.id,
+                                 uow=uow)
     if citizen is None:  # refused after the commit: a lookup that found nobody is audited too
         raise AppError("citizen_not_found", 404)
     return await citizens.get_profile(rt, citizen_id=citizen.id)
@@ -72,5 +72,6 @@ async def record_contact(rt: Runtime, *, citizen_id: int, hall: str, source: str
                          uow: UnitOfWork) -> None:
     """A citizen's business with a hall (a check-in, a ticket, a case): for the next
     `staff.pii_relation_hours` that hall's staff may read the citizen's data, each read audited."""
+    # dated by kit.clock, the clock read_citizen_pii measures the relation's age with
     await CitizenContact.create(citizen_id=citizen_id, hall_code=hall, source=source, staff_id=staff_id,
-                                using_db=uow.tx)
+                                at=clock.now(), using_db=uow.tx)

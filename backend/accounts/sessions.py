@@ -16,10 +16,11 @@ from backend.kit.uow import UnitOfWork, unit_of_work
 from backend.runtime import Runtime
 
 __all__ = ["open_session", "refresh_session", "logout", "end_sessions", "staff_principal", "citizen_principal",
-           "purge_expired_refresh_tokens"]
+           "purge_expired_refresh_tokens", "sha256_hex"]
 
 
-def _sha256(value: str) -> str:
+def sha256_hex(value: str) -> str:
+    """How a refresh token is kept (and a staff username in a login counter's key): never in clear."""
     return hashlib.sha256(value.encode()).hexdigest()
 
 
@@ -28,7 +29,7 @@ async def _issue(rt: Runtime, principal: Principal, *, uow: UnitOfWork) -> Token
     refresh_token = secrets.token_urlsafe(32)
     ttl = timedelta(days=rt.settings.auth.refresh_ttl_days)
     await RefreshToken.create(
-        token_hash=_sha256(refresh_token), family=principal.session, subject_kind=principal.kind,
+        token_hash=sha256_hex(refresh_token), family=principal.session, subject_kind=principal.kind,
         subject_id=principal.id, expires_at=clock.now() + ttl, using_db=uow.tx)
     return TokenPair(access_token=access_token, expires_in=expires_in, refresh_token=refresh_token,
                      refresh_expires_in=int(ttl.total_seconds()))
@@ -59,7 +60,7 @@ async def refresh_session(rt: Runtime, *, refresh_token: str) -> TokenPair:
     """Trade a refresh token for a new pair. Each token works once. A second use of the same token
     (after a short grace for concurrent requests) means it was copied: its whole family is revoked and
     both holders must log in again."""
-    token_hash = _sha256(refresh_token)
+    token_hash = sha256_hex(refresh_token)
     now = clock.now()
     async with unit_of_work(rt) as uow:
         claimed = await RefreshToken.filter(
@@ -93,7 +94,7 @@ async def logout(rt: Runtime, *, refresh_token: str) -> None:
     """End the session the refresh token belongs to, its access tokens included. Unknown tokens are
     ignored: logging out twice is fine."""
     async with unit_of_work(rt) as uow:
-        token = await RefreshToken.get_or_none(token_hash=_sha256(refresh_token)).using_db(uow.tx)
+        token = await RefreshToken.get_or_none(token_hash=sha256_hex(refresh_token)).using_db(uow.tx)
         if token is not None:
             await _revoke_families(rt, [token.family], uow=uow)
 

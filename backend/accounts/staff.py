@@ -3,7 +3,6 @@ login with argon2id. The checks of a new account live here, so the CLI and any l
 give the same answers."""
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable
 
@@ -31,10 +30,6 @@ PASSWORD_MAX_LENGTH = 256          # the login request takes no more (schemas.St
 DISPLAY_NAME_MAX_LENGTH = 64
 
 
-def _sha256(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
-
-
 def check_staff_password(password: str) -> None:
     if not PASSWORD_MIN_LENGTH <= len(password) <= PASSWORD_MAX_LENGTH:
         raise AppError("staff_password_length", 422, min=PASSWORD_MIN_LENGTH, max=PASSWORD_MAX_LENGTH)
@@ -54,7 +49,7 @@ async def _check_scope_in_catalogue(rt: Runtime, grant: Grant) -> None:
             raise AppError("staff_department_unknown", 422, department=grant.department, hall=grant.hall)
 
 
-async def check_grants(rt: Runtime, grants: Iterable[Grant]) -> list[Grant]:
+async def check_grants(rt: Runtime, *, grants: Iterable[Grant]) -> list[Grant]:
     """Known roles, halls that exist, departments that sit in the grant's hall."""
     grants = list(grants)
     for grant in grants:
@@ -74,7 +69,7 @@ async def check_new_staff(rt: Runtime, *, username: str, grants: Iterable[Grant]
         raise AppError("staff_username_invalid", 422, username=username)
     if len(display_name) > DISPLAY_NAME_MAX_LENGTH:
         raise AppError("staff_display_name_too_long", 422, max=DISPLAY_NAME_MAX_LENGTH)
-    await check_grants(rt, grants)
+    await check_grants(rt, grants=grants)
     if await StaffUser.filter(username=username).exists():
         raise AppError("staff_username_taken", 409, username=username)
 
@@ -128,7 +123,7 @@ async def set_staff_grants(rt: Runtime, *, username: str, grants: Iterable[Grant
                            tx: UnitOfWork | None = None) -> StaffUser:
     """Replace a staff member's roles. Their sessions end at once: a token names the grants it was
     issued with, so one from before would keep the old roles until it expired."""
-    grants = await check_grants(rt, grants)
+    grants = await check_grants(rt, grants=grants)
     async with unit_of_work(rt, tx) as uow:
         staff = await _lock_staff(username, uow=uow)
         before = await StaffGrant.filter(staff_id=staff.id).using_db(uow.tx).order_by("id")
@@ -151,19 +146,27 @@ async def login_staff(rt: Runtime, *, username: str, password: str, client_ip: s
     # is out of attempts even the right password waits, or a guesser would learn which guess was right.
     await enforce(rt.limiter, f"staff-login:ip:{client_ip}",
                   [Window(staff_limits.login_attempts_per_ip_per_15_minutes, 900)])
-    username_key = f"staff-login:{_sha256(username.lower())}"
+    username_key = f"staff-login:{sessions.sha256_hex(username.lower())}"
     username_limit = [Window(staff_limits.login_attempts_per_15_minutes, 900)]
     await enforce(rt.limiter, username_key, username_limit)
+    # argon2 runs outside any transaction (it is slow); the row read here only gives it the hash
     staff = await StaffUser.get_or_none(username=username)
     async with rt.password_checks.turn():
         verified = await verify_password(staff.password_hash if staff else None, password)
     if not verified or staff is None:
         raise AppError("login_failed", 401)
-    if not staff.active:
-        raise AppError("account_disabled", 403)
-    await rt.limiter.forget(username_key, username_limit)
     async with unit_of_work(rt) as uow:
-        return await sessions.open_session(rt, kind="staff", subject_id=staff.id, uow=uow)
+        # What the session holds is decided here, with the row locked as disable_staff and
+        # set_staff_grants lock it: the login lands wholly before a change (whose ending of sessions
+        # then includes it) or after it (and sees the account disabled, or the new grants).
+        current = await StaffUser.filter(id=staff.id).using_db(uow.tx).select_for_update().first()
+        if current is None:  # deleted meanwhile: the answer a login a moment later gets
+            raise AppError("login_failed", 401)
+        if not current.active:
+            raise AppError("account_disabled", 403)
+        tokens = await sessions.open_session(rt, kind="staff", subject_id=staff.id, uow=uow)
+    await rt.limiter.forget(username_key, username_limit)
+    return tokens
 
 
 async def get_staff_profile(rt: Runtime, *, principal: Principal) -> StaffProfile:

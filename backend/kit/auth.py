@@ -74,10 +74,6 @@ class Principal:
                 return True
         return False
 
-    def covers_department(self, department: str, roles: Iterable[str]) -> bool:
-        roles = set(roles)
-        return any(g.role in roles and g.department in (None, department) for g in self.grants)
-
     def covers(self, hall_lineage: list[str], department: str | None, roles: Iterable[str]) -> bool:
         """One grant of `roles` reaches both the hall and the department. Checked grant by grant: a
         window_clerk@150921/ga plus a supervisor@150900/zjw do not add up to "any department of 150921".

@@ -3,6 +3,7 @@ implementations (notify's SMS senders, miniprogram_api's WeChat gateway) depend 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 __all__ = ["SmsError", "SmsSender", "WechatGateway", "WechatSession"]
@@ -28,6 +29,11 @@ class SmsSender(Protocol):
         """Send template `template` (config/templates/sms.toml) in `language` to `phone`; answers the
         provider's message id (None from the console). `reference` travels with the message and comes
         back in the provider's delivery receipt. Raises SmsError when it is not taken."""
+
+    async def was_sent(self, phone: str, reference: str, *, since: datetime) -> bool | None:
+        """Whether a message sent with `reference` since `since` went out, as the provider records it:
+        True, False, or None when the provider cannot tell. SmsError when the lookup itself fails. A
+        sender that died between the call and writing its outcome is followed by this question."""
 
 
 @dataclass(frozen=True)

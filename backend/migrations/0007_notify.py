@@ -29,6 +29,7 @@ class Migration(migrations.Migration):
                 ('next_attempt_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('lease_until', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('claimed_by', fields.CharField(null=True, max_length=96)),
+                ('handed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('provider_message_id', fields.CharField(null=True, max_length=64)),
                 ('last_error', fields.CharField(null=True, max_length=300)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),

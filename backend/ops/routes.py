@@ -28,30 +28,31 @@ class Readiness(BaseModel):
 @bp.get("/healthz")
 @doc(summary="The process is up", tag="ops", response=Health)
 async def healthz(request: Request):
-    return json_response({"status": "ok"})
+    return json_response(Health(status="ok"))
 
 
 @bp.get("/readyz")
 @doc(summary="The database and Redis answer (503 when either does not)", tag="ops", response=Readiness,
      extra_responses={503: "not ready"})
 async def readyz(request: Request):
-    checks = {"database": "ok", "redis": "ok"}
+    database = redis_state = "ok"
     try:
         await connections.get("default").execute_query("SELECT 1")
     except Exception:  # any failure means not ready; the reason goes to the log, not to the prober
         request.app.ctx.rt.log.warning("readiness: database unreachable", exc_info=True)
-        checks["database"] = "unreachable"
+        database = "unreachable"
     redis = request.app.ctx.rt.redis
     if redis is None:
-        checks["redis"] = "not configured (in-process)"
+        redis_state = "not configured (in-process)"
     else:
         try:
             await redis.ping()
         except Exception:  # same as above: report, do not crash the probe
             request.app.ctx.rt.log.warning("readiness: redis unreachable", exc_info=True)
-            checks["redis"] = "unreachable"
-    ready = all(v != "unreachable" for v in checks.values())
-    return json_response({"status": "ok" if ready else "unavailable", **checks}, status=200 if ready else 503)
+            redis_state = "unreachable"
+    ready = "unreachable" not in (database, redis_state)
+    return json_response(Readiness(status="ok" if ready else "unavailable", database=database, redis=redis_state),
+                         status=200 if ready else 503)
 
 
 def _may_read_metrics(request: Request) -> bool:

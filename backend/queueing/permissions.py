@@ -8,14 +8,15 @@ closing the window does.
 """
 from __future__ import annotations
 
+from backend.catalog.permissions import WINDOW_ROLES, require_window_scope
 from backend.kit.auth import Principal, require_hall_scope
-from backend.kit.errors import AppError
 
 __all__ = ["KIOSK_ROLES", "QUEUE_ROLES", "require_kiosk_scope", "require_queue_hall", "require_window_scope"]
 
 KIOSK_ROLES = ("kiosk",)
-# who may call, serve and move tickets at a window, and see a hall's queue
-QUEUE_ROLES = ("window_clerk", "supervisor", "admin")
+# who may call, serve and move tickets at a window, and see a hall's queue: whoever may open and close
+# the window (catalog), which is why a window action's scope check is the catalogue's
+QUEUE_ROLES = WINDOW_ROLES
 
 
 def require_kiosk_scope(principal: Principal, hall_lineage: list[str]) -> None:
@@ -27,8 +28,3 @@ def require_queue_hall(principal: Principal, hall_lineage: list[str]) -> None:
     """Before a window or ticket is read: some queue grant reaches the hall at all, so a caller from
     another hall learns nothing about its windows and tickets."""
     require_hall_scope(principal, hall_lineage, QUEUE_ROLES)
-
-
-def require_window_scope(principal: Principal, hall_lineage: list[str], department_code: str) -> None:
-    if not principal.covers(hall_lineage, department_code, QUEUE_ROLES):
-        raise AppError("out_of_scope", 403)

@@ -1,6 +1,7 @@
 """Staff reads of a citizen's personal data: a business relation in the reader's hall, a reason, an
 allowance per staff member, and an audit row for every read and lookup."""
 import asyncio
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -66,6 +67,21 @@ class TestRelationAndReason:
         assert response.status_code == 404 and response.json()["code"] == "citizen_not_related"
         assert citizen["phone"] not in response.text
         assert not await AuditEntry.filter(action="citizen.pii.read", subject_id=str(citizen_id)).exists()
+
+    async def test_the_relation_opens_the_data_for_pii_relation_hours_and_then_no_longer(
+            self, client, capsys, frozen_clock):
+        looked_up_at = datetime.fromisoformat("2026-10-10T09:00:00+08:00")
+        frozen_clock(looked_up_at)
+        citizen = await login_citizen(client, capsys)
+        citizen_id = await looked_up(client, await staff_tokens(client, Grant("window_clerk", hall="150900")), citizen)
+        hours = timedelta(hours=client.rt.settings.staff.pii_relation_hours)
+        statuses = []
+        for at in (looked_up_at + hours - timedelta(minutes=1), looked_up_at + hours + timedelta(minutes=1)):
+            frozen_clock(at)
+            clerk = await staff_tokens(client, Grant("window_clerk", hall="150900"))  # logged in at that time
+            read = await client.get(f"/api/v1/staff/citizens/{citizen_id}/pii", headers=bearer(clerk), params=READ)
+            statuses.append((read.status_code, read.json().get("code")))
+        assert statuses == [(200, None), (404, "citizen_not_related")]
 
     async def test_a_lookup_in_one_hall_does_not_open_the_data_to_another_hall(self, client, capsys):
         citizen = await login_citizen(client, capsys)

@@ -1,14 +1,19 @@
 """Administering staff accounts: what a new account must satisfy, and disabling a staff member or
-changing their roles ends their sessions at once, access tokens included."""
+changing their roles ends their sessions at once, access tokens included, even for a login that
+races the change."""
+import asyncio
+import time
 import uuid
 
 import pytest
 
-from backend.accounts.models import StaffGrant, StaffUser
+from backend.accounts.models import RefreshToken, StaffGrant, StaffUser
 from backend.accounts.staff import create_staff, disable_staff, set_staff_grants
 from backend.kit.auth import Grant
 from backend.kit.errors import AppError
 from backend.kit.models import AuditEntry, OutboxEvent
+from backend.kit.uow import unit_of_work
+from tests.conftest import BACKEND
 from tests.factories import bearer, staff_tokens
 
 PASSWORD = "correct horse battery"
@@ -138,3 +143,59 @@ class TestSetStaffGrants:
         me = await client.get("/api/v1/staff/me", headers=bearer(tokens))
         assert me.status_code == 200
         assert me.json()["grants"] == [{"role": "window_clerk", "hall": "150921", "department": None}]
+
+
+async def _until(condition, what: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not await condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        await asyncio.sleep(0.01)
+
+
+class TestLoginRacingAccountChanges:
+    """A login takes seconds (argon2); a disabling or a change of roles that commits meanwhile must
+    not leave it with a session of the account as it was."""
+
+    async def test_a_disabling_committed_while_the_password_is_checked_refuses_the_login(self, app_with):
+        running = await app_with(staff={"password_checks_running": 1})
+        async with running.client() as http:
+            tokens = await staff_tokens(http, Grant("window_clerk", hall="150921"))
+            gate = running.rt.password_checks
+            async with gate.turn():  # the login reads the account, then waits here for its argon2 turn
+                login = asyncio.create_task(_login(http, tokens["username"]))
+
+                async def login_waits() -> bool:
+                    return gate._waiting == 1
+                await _until(login_waits, "the login waits for its password check")
+                await disable_staff(running.rt, username=tokens["username"], actor="system:test")
+            refused = await login
+        assert refused.status_code == 403 and refused.json()["code"] == "account_disabled"
+        assert not await RefreshToken.filter(subject_kind="staff", subject_id=tokens["id"],
+                                             revoked_at__isnull=True).exists()
+
+    @pytest.mark.skipif(BACKEND != "postgres", reason="row locks and their waits are proven on PostgreSQL")
+    async def test_a_login_during_a_change_of_roles_waits_for_it_and_carries_the_new_roles(self, client):
+        """The change holds the row locked until it commits; a login opening its session meanwhile
+        waits for it, so its session neither escapes the change's ending of sessions nor keeps the
+        old roles. Before, the login read the old roles and committed a session the change never saw."""
+        tokens = await staff_tokens(client, Grant("window_clerk", hall="150921"))
+        async with unit_of_work(client.rt) as uow:
+            await set_staff_grants(client.rt, username=tokens["username"], grants=[Grant("supervisor", hall="150900")],
+                                   actor="system:test", tx=uow)
+            login = asyncio.create_task(_login(client, tokens["username"]))
+
+            async def login_done_or_blocked() -> bool:
+                if login.done():
+                    return True
+                # asked inside the change's transaction: a fresh snapshot of the activity each time
+                await uow.tx.execute_query("SELECT pg_stat_clear_snapshot()")
+                _, rows = await uow.tx.execute_query(
+                    "SELECT count(*) AS n FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'")
+                return rows[0]["n"] > 0
+            await _until(login_done_or_blocked, "the login finishes or waits for the row lock", timeout=30)
+        raced = await login
+        assert raced.status_code == 200, raced.text
+        me = await client.get("/api/v1/staff/me", headers=bearer(raced.json()))
+        assert me.status_code == 200, me.text
+        assert me.json()["grants"] == [{"role": "supervisor", "hall": "150900", "department": None}]

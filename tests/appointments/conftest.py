@@ -5,15 +5,13 @@ Monday 2026-06-01 is an ordinary week: the horizon runs from Tuesday 06-02 to Mo
 working days). Log in after freezing: access tokens are checked against the frozen clock."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 import httpx
 import pytest
 
 from backend.catalog.models import Department, ServiceItem
-from backend.kit import clock
 from tests.factories import bearer
 from tests.rows import make_category, make_department, make_hall, make_item
 
@@ -22,14 +20,10 @@ TUESDAY = "2026-06-02"
 
 
 @pytest.fixture
-def frozen_clock() -> Iterator[Callable[[str], None]]:
-    """Stop business time at an ISO instant; the server in this process sees the same time."""
-    def freeze(at: str) -> None:
-        clock.freeze(datetime.fromisoformat(at))
-
-    freeze(MONDAY)
-    yield freeze
-    clock.unfreeze()
+def frozen_clock(frozen_clock: Callable[[str], None]) -> Callable[[str], None]:
+    """The shared frozen clock (tests/conftest.py), stopped at MONDAY to begin with."""
+    frozen_clock(MONDAY)
+    return frozen_clock
 
 
 @dataclass

@@ -1,23 +1,18 @@
 """A village agency point's agent (代办员): who, the posted line, which days; the next visits follow the
 working calendar, so a holiday on a visiting day is not announced as a visit."""
-from datetime import date, datetime
+from datetime import date
 
 import pytest
 
-from backend.kit import clock
 from tests.rows import make_holiday_override
 
 MAGAITU = "150921106202"   # 马盖图村代办点: the agent comes on Tuesdays and Thursdays (halls.toml)
 
 
 @pytest.fixture
-def monday_2033():
+def monday_2033(frozen_clock) -> None:
     # a year no other test's calendar override touches
-    clock.freeze(datetime.fromisoformat("2033-03-07T10:00:00+08:00"))
-    try:
-        yield
-    finally:
-        clock.unfreeze()
+    frozen_clock("2033-03-07T10:00:00+08:00")
 
 
 async def test_the_schedule_contact_and_items_of_an_agency_point(client):

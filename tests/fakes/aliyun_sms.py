@@ -12,15 +12,18 @@ import hashlib
 import hmac
 import json
 import uuid
+from datetime import timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json as json_response
 
-from tests.fakes.loopback import LoopbackFake, fake_app
+from tests.fakes.loopback import RecordingFake, fake_app
 
 __all__ = ["FakeAliyunSms"]
+
+_CHINA = timezone(timedelta(hours=8))
 
 MESSAGES = {
     "isv.MOBILE_NUMBER_ILLEGAL": "非法手机号",
@@ -34,23 +37,15 @@ def _encode(value: str) -> str:
     return quote(value, safe="-_.~")
 
 
-class FakeAliyunSms(LoopbackFake):
+class FakeAliyunSms(RecordingFake):
+    """fail_next(code) answers a send with an `isv.*` code (e.g. isv.BUSINESS_LIMIT_CONTROL)."""
+
     name = "fake-aliyun-sms"
 
     def __init__(self, access_key_id: str = "LTAI5tFakeAccessKey", access_key_secret: str = "fake-aliyun-secret"):
         self.access_key_id = access_key_id
         self.access_key_secret = access_key_secret
-        self.sent: list[dict[str, Any]] = []       # accepted messages, as the provider would deliver them
-        self.refused: list[dict[str, Any]] = []    # calls answered with an error code
-        self._fail_next: list[str] = []
-        # seconds each SendSms takes to answer, as a real provider's round trip would (bench/notify.py)
-        self.answer_delay_seconds = 0.0
         super().__init__(self._build_app())
-
-    def fail_next(self, code: str, times: int = 1) -> None:
-        """Answer the next `times` sends with `code` (e.g. isv.BUSINESS_LIMIT_CONTROL)."""
-        with self._lock:
-            self._fail_next.extend([code] * times)
 
     def _signature_matches(self, request: Request) -> bool:
         authorization = request.headers.get("authorization", "")
@@ -71,6 +66,20 @@ class FakeAliyunSms(LoopbackFake):
         expected = hmac.new(self.access_key_secret.encode(), to_sign.encode(), hashlib.sha256).hexdigest()
         return hmac.compare_digest(expected, fields.get("Signature", ""))
 
+    def _send_details(self, params: dict[str, str]) -> dict[str, Any]:
+        """QuerySendDetails: the messages to one number on one day (China time), a page of them, each
+        with its OutId; the fake reports every accepted message as delivered (SendStatus 3)."""
+        size, page = int(params.get("PageSize", "10")), int(params.get("CurrentPage", "1"))
+        with self._lock:
+            found = [m for m in self.sent if m["phone_numbers"] == params.get("PhoneNumber")
+                     and m["sent_at"].astimezone(_CHINA).strftime("%Y%m%d") == params.get("SendDate")]
+        dtos = [{"PhoneNum": m["phone_numbers"], "SendStatus": 3, "ErrCode": "DELIVERED",
+                 "TemplateCode": m["template_code"], "Content": json.dumps(m["template_param"], ensure_ascii=False),
+                 "SendDate": m["sent_at"].astimezone(_CHINA).strftime("%Y-%m-%d %H:%M:%S"),
+                 "ReceiveDate": m["sent_at"].astimezone(_CHINA).strftime("%Y-%m-%d %H:%M:%S"),
+                 "OutId": m["out_id"]} for m in found[(page - 1) * size: page * size]]
+        return {"TotalCount": str(len(found)), "SmsSendDetailDTOs": {"SmsSendDetailDTO": dtos}}
+
     def _build_app(self) -> Sanic:
         app = fake_app("fake_aliyun_sms")
 
@@ -79,7 +88,8 @@ class FakeAliyunSms(LoopbackFake):
             request_id = str(uuid.uuid4()).upper()
             if self.answer_delay_seconds:
                 await asyncio.sleep(self.answer_delay_seconds)
-            if request.headers.get("x-acs-action") != "SendSms":
+            action = request.headers.get("x-acs-action")
+            if action not in ("SendSms", "QuerySendDetails"):
                 return json_response({"Code": "InvalidAction.NotFound", "Message": "Specified api is not found",
                                       "RequestId": request_id}, status=404)
             if not self._signature_matches(request):
@@ -87,19 +97,22 @@ class FakeAliyunSms(LoopbackFake):
                                       "Message": "Specified signature is not matched with our calculation.",
                                       "RequestId": request_id}, status=400)
             params = dict(parse_qsl(request.query_string, keep_blank_values=True))
+            if action == "QuerySendDetails":
+                return json_response({"Code": "OK", "Message": "OK", "RequestId": request_id,
+                                      **self._send_details(params)})
             call = {"phone_numbers": params.get("PhoneNumbers", ""), "sign_name": params.get("SignName", ""),
                     "template_code": params.get("TemplateCode", ""),
                     "template_param": json.loads(params.get("TemplateParam") or "{}"),
                     "out_id": params.get("OutId")}
             with self._lock:
-                code = self._fail_next.pop(0) if self._fail_next else None
+                code = self._forced_code()
                 if code is None and not all(p.isdigit() and len(p) == 11 for p in call["phone_numbers"].split(",")):
                     code = "isv.MOBILE_NUMBER_ILLEGAL"
                 if code:
                     self.refused.append({**call, "code": code})
                     return json_response({"Code": code, "Message": MESSAGES.get(code, code), "RequestId": request_id})
                 biz_id = f"{len(self.sent) + 1:06d}^{uuid.uuid4().int % 10**10:010d}"
-                self.sent.append({**call, "biz_id": biz_id})
+                self.sent.append({**call, "biz_id": biz_id, "sent_at": self.now()})
             return json_response({"Code": "OK", "Message": "OK", "BizId": biz_id, "RequestId": request_id})
 
         return app

@@ -9,11 +9,13 @@ import asyncio
 import socket
 import threading
 import uuid
-from typing import Self
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any, Self
 
 from sanic import Sanic
 
-__all__ = ["LoopbackFake", "fake_app"]
+__all__ = ["LoopbackFake", "RecordingFake", "fake_app"]
 
 
 def fake_app(prefix: str) -> Sanic:
@@ -104,3 +106,29 @@ class LoopbackFake:
         finally:
             loop.close()
             sock.close()
+
+
+class RecordingFake(LoopbackFake):
+    """A provider that keeps what it accepted (`sent`) and what it refused (`refused`, each with its
+    code), and refuses the next calls with a code a test names (`fail_next`)."""
+
+    def __init__(self, app: Sanic):
+        self.sent: list[dict[str, Any]] = []       # accepted messages, as the provider would deliver them
+        self.refused: list[dict[str, Any]] = []    # calls answered with an error code
+        self._fail_next: list[str] = []
+        # the provider's own clock, which stamps what it accepted; a test whose business time is frozen
+        # sets it to kit.clock.now, so that "sent since" lookups speak of the same time
+        self.now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+        # seconds each call takes to answer, as a real provider's round trip would (bench/notify.py)
+        self.answer_delay_seconds = 0.0
+        super().__init__(app)
+
+    def fail_next(self, code: str, times: int = 1) -> None:
+        """Refuse the next `times` messages with the provider's `code` (a provider that answers each number
+        of a send on its own counts each number as a message)."""
+        with self._lock:
+            self._fail_next.extend([code] * times)
+
+    def _forced_code(self) -> str | None:
+        """The code a test asked for the message at hand, if any; the caller holds `_lock`."""
+        return self._fail_next.pop(0) if self._fail_next else None

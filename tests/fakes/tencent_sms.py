@@ -19,7 +19,7 @@ from typing import Any
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json as json_response
 
-from tests.fakes.loopback import LoopbackFake, fake_app
+from tests.fakes.loopback import RecordingFake, fake_app
 
 __all__ = ["FakeTencentSms"]
 
@@ -39,7 +39,9 @@ def _hmac(key: bytes, message: str) -> bytes:
     return hmac.new(key, message.encode(), hashlib.sha256).digest()
 
 
-class FakeTencentSms(LoopbackFake):
+class FakeTencentSms(RecordingFake):
+    """fail_next(code) gives the next numbers that status (e.g. LimitExceeded.PhoneNumberDailyLimit)."""
+
     name = "fake-tencent-sms"
 
     def __init__(self, secret_id: str = "AKIDFakeSecretId", secret_key: str = "fake-tencent-key",
@@ -47,17 +49,7 @@ class FakeTencentSms(LoopbackFake):
         self.secret_id = secret_id
         self.secret_key = secret_key
         self.sdk_app_id = sdk_app_id
-        self.sent: list[dict[str, Any]] = []
-        self.refused: list[dict[str, Any]] = []
-        self._fail_next: list[str] = []
-        # seconds each SendSms takes to answer, as a real provider's round trip would (bench/notify.py)
-        self.answer_delay_seconds = 0.0
         super().__init__(self._build_app())
-
-    def fail_next(self, code: str, times: int = 1) -> None:
-        """Give the next `times` numbers the status `code` (e.g. LimitExceeded.PhoneNumberDailyLimit)."""
-        with self._lock:
-            self._fail_next.extend([code] * times)
 
     def _signature_matches(self, request: Request) -> bool:
         found = _AUTHORIZATION.fullmatch(request.headers.get("authorization", ""))
@@ -76,6 +68,19 @@ class FakeTencentSms(LoopbackFake):
         key = _hmac(_hmac(_hmac(("TC3" + self.secret_key).encode(), found["date"]), found["service"]), "tc3_request")
         return hmac.compare_digest(hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest(), found["signature"])
 
+    def _reports(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """PullSmsSendStatusByPhoneNumber: the delivery reports of one number between two instants; the
+        fake has every accepted message delivered the moment it was sent."""
+        begin, end = body.get("BeginTime", 0), body.get("EndTime", 0)
+        offset, limit = body.get("Offset", 0), body.get("Limit", 100)
+        with self._lock:
+            found = [m for m in self.sent if m["phone"] == body.get("PhoneNumber")
+                     and begin <= m["sent_at"].timestamp() <= end]
+        return [{"UserReceiveTime": int(m["sent_at"].timestamp()), "CountryCode": "86",
+                 "SubscriberNumber": m["phone"].removeprefix("+86"), "PhoneNumber": m["phone"],
+                 "SerialNo": m["serial_no"], "ReportStatus": "SUCCESS", "Description": "用户短信送达成功",
+                 "SessionContext": m["session_context"]} for m in found[offset: offset + limit]]
+
     def _build_app(self) -> Sanic:
         app = fake_app("fake_tencent_sms")
 
@@ -89,7 +94,8 @@ class FakeTencentSms(LoopbackFake):
                     "Code": "AuthFailure.SignatureFailure",
                     "Message": "The provided credentials could not be validated. Please check your signature is "
                                "correct."}, "RequestId": request_id}})
-            if request.headers.get("x-tc-action") != "SendSms":
+            action = request.headers.get("x-tc-action")
+            if action not in ("SendSms", "PullSmsSendStatusByPhoneNumber"):
                 return json_response({"Response": {"Error": {"Code": "InvalidAction", "Message": "no such action"},
                                                    "RequestId": request_id}})
             body = json.loads(request.body)
@@ -97,12 +103,15 @@ class FakeTencentSms(LoopbackFake):
                 return json_response({"Response": {"Error": {
                     "Code": "FailedOperation.SmsSdkAppIdVerifyFail", "Message": "SmsSdkAppId verify fail"},
                     "RequestId": request_id}})
+            if action == "PullSmsSendStatusByPhoneNumber":
+                return json_response({"Response": {"PullSmsSendStatusSet": self._reports(body),
+                                                   "RequestId": request_id}})
             statuses = []
             with self._lock:
                 for number in body.get("PhoneNumberSet", []):
                     call = {"phone": number, "sign_name": body.get("SignName"), "template_id": body.get("TemplateId"),
                             "params": body.get("TemplateParamSet", []), "session_context": body.get("SessionContext")}
-                    code = self._fail_next.pop(0) if self._fail_next else None
+                    code = self._forced_code()
                     if code is None and not re.fullmatch(r"\+861\d{10}", number):
                         code = "InvalidParameterValue.IncorrectPhoneNumber"
                     if code:
@@ -112,7 +121,7 @@ class FakeTencentSms(LoopbackFake):
                                          "Message": MESSAGES.get(code, code), "IsoCode": "CN"})
                         continue
                     serial = f"2433:{uuid.uuid4().int % 10**28:028d}"
-                    self.sent.append({**call, "serial_no": serial})
+                    self.sent.append({**call, "serial_no": serial, "sent_at": self.now()})
                     statuses.append({"SerialNo": serial, "PhoneNumber": number, "Fee": 1,
                                      "SessionContext": call["session_context"], "Code": "Ok",
                                      "Message": "send success", "IsoCode": "CN"})

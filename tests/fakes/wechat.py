@@ -4,10 +4,9 @@ It speaks WeChat's wire format: HTTP 200 with `{"errcode", "errmsg"}` JSON for e
 JSON whatever their content type (wechatpy sends none), mini-program codes as PNG bytes labelled
 image/jpeg. The real wechatpy client is pointed at `base_url` through settings.
 
-The server runs on its own event loop in a background thread, so it keeps answering while a test
-blocks (joining processes, waiting on a barrier) and while wechatpy's synchronous calls run in
-threads. Tests drive it through plain methods and inspect plain attributes; a threading.Lock keeps
-the two threads from tearing the state.
+It is a LoopbackFake: its own event loop in a background thread keeps it answering while a test
+blocks and while wechatpy's synchronous calls run in threads. Tests drive it through plain methods
+and inspect plain attributes; its lock keeps the two threads from tearing the state.
 """
 from __future__ import annotations
 
@@ -15,9 +14,7 @@ import asyncio
 import json
 import re
 import secrets
-import socket
 import struct
-import threading
 import time
 import uuid
 import zlib
@@ -26,6 +23,8 @@ from typing import Any
 
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json as json_response, raw
+
+from tests.fakes.loopback import LoopbackFake, fake_app
 
 __all__ = ["FakeWechat", "IssuedToken"]
 
@@ -102,9 +101,11 @@ def _png(scene: str) -> bytes:
             + chunk(b"IDAT", zlib.compress(b"\x00\x00")) + chunk(b"IEND", b""))
 
 
-class FakeWechat:
+class FakeWechat(LoopbackFake):
     """WeChat's API for one mini-program (appid, secret): `with` or `async with FakeWechat() as fake:`,
     or start() and stop()."""
+
+    name = "fake-wechat"
 
     def __init__(self, appid: str = "wx0000000000000000", secret: str = "fake-wechat-secret"):
         self.appid = appid
@@ -127,12 +128,7 @@ class FakeWechat:
         self._login_codes: dict[str, tuple[str, str | None] | None] = {}  # None once used
         self._phone_codes: dict[str, tuple[str, str]] = {}
         self._forced_errors: dict[str, list[int]] = {}
-        self._lock = threading.Lock()
-        self._app = self._build_app()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
-        self._port = 0
+        super().__init__(self._build_app())
 
     # ---- what a test controls ----------------------------------------------------------------
 
@@ -171,72 +167,6 @@ class FakeWechat:
         with self._lock:
             token = self._tokens.get(value)
             return token is not None and not token.revoked and token.expires_at > time.time()
-
-    # ---- lifecycle ---------------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        if not self._port:
-            raise RuntimeError("FakeWechat is not started")
-        return f"http://127.0.0.1:{self._port}/"
-
-    def start(self) -> FakeWechat:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self._port = sock.getsockname()[1]
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, args=(sock, ready), name="fake-wechat", daemon=True)
-        self._thread.start()
-        if not ready.wait(10) or not self._thread.is_alive():
-            raise RuntimeError("FakeWechat did not start (see the fake-wechat thread's traceback)")
-        return self
-
-    def stop(self) -> None:
-        if self._loop and self._stopping:
-            self._loop.call_soon_threadsafe(self._stopping.set)
-        if self._thread:
-            self._thread.join(10)
-        Sanic.unregister_app(self._app)
-
-    def __enter__(self) -> FakeWechat:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    # From async code: the same, without blocking the caller's event loop while the thread starts or ends.
-    async def __aenter__(self) -> FakeWechat:
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await asyncio.to_thread(self.stop)
-
-    def _serve(self, sock: socket.socket, ready: threading.Event) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        self._loop = loop
-
-        async def run() -> None:
-            self._stopping = asyncio.Event()
-            try:
-                server = await self._app.create_server(sock=sock, access_log=False, return_asyncio_server=True)
-                await server.startup()  # create_server is already listening; this finalizes the routes
-            finally:
-                ready.set()
-            await self._stopping.wait()
-            server.close()
-            await server.wait_closed()
-            # Kept-alive connections of wechatpy's requests.Session: end them before the loop closes.
-            pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-
-        try:
-            loop.run_until_complete(run())
-        finally:
-            loop.close()
-            sock.close()
 
     # ---- the API -----------------------------------------------------------------------------
 
@@ -281,11 +211,7 @@ class FakeWechat:
         return None
 
     def _build_app(self) -> Sanic:
-        app = Sanic(f"fake_wechat_{uuid.uuid4().hex[:12]}")
-        app.config.AUTO_EXTEND = False
-        app.config.MOTD = False
-        # TouchUp rewrites methods for the primary app of a process; a fake must leave the real app alone.
-        app.config.TOUCHUP = False
+        app = fake_app("fake_wechat")
 
         @app.get("/sns/jscode2session")
         async def jscode2session(request: Request) -> HTTPResponse:

@@ -28,8 +28,8 @@ def test_a_grant_without_a_hall_reaches_every_hall_but_only_for_its_role():
     assert not admin.covers_hall([JINING, CITY], ["window_clerk"])
 
 
-def test_departments():
+def test_a_department_in_a_grant_narrows_it_to_that_department():
     approver = staff(Grant("approver", hall=CITY, department="zjw"))
-    assert approver.covers_department("zjw", ["approver"])
-    assert not approver.covers_department("gaj", ["approver"])
-    assert staff(Grant("approver", hall=CITY)).covers_department("gaj", ["approver"])
+    assert approver.covers([CITY], "zjw", ["approver"])
+    assert not approver.covers([CITY], "gaj", ["approver"])
+    assert staff(Grant("approver", hall=CITY)).covers([CITY], "gaj", ["approver"])

@@ -4,7 +4,6 @@ dispatcher until it has nothing left to do."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,12 +26,14 @@ WORKDAY_MORNING = datetime.fromisoformat("2026-11-25T10:00:00+08:00")
 @pytest.fixture(scope="module")
 async def aliyun():
     async with FakeAliyunSms() as fake:
+        fake.now = clock.now   # the provider's records dated in the tests' business time
         yield fake
 
 
 @pytest.fixture(scope="module")
 async def tencent():
     async with FakeTencentSms() as fake:
+        fake.now = clock.now
         yield fake
 
 
@@ -49,12 +50,9 @@ def tencent_settings(fake: FakeTencentSms, **changes) -> dict:
 
 
 @pytest.fixture
-def morning() -> Iterator[datetime]:
-    clock.freeze(WORKDAY_MORNING)
-    try:
-        yield WORKDAY_MORNING
-    finally:
-        clock.unfreeze()
+def morning(frozen_clock) -> datetime:
+    frozen_clock(WORKDAY_MORNING)
+    return WORKDAY_MORNING
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from backend.kit.uow import unit_of_work
 from notify.models import Delivery, InboxNotification, SubscriptionCredit
 from notify.service import claim_deliveries, expand_events
 from notify.templates import NotificationRules
-from tests.notify.conftest import UNLIMITED_SMS, aliyun_settings, consent, drain, record, wechat_citizen
+from tests.notify.conftest import (UNLIMITED_SMS, Person, aliyun_settings, consent, drain, record, tencent_settings,
+                                   wechat_citizen)
 
 TICKET_CALLED = "PLACEHOLDER-ticket-called-000000000000000000"
 BOOKED = "PLACEHOLDER-appointment-booked-00000000000000"
@@ -301,4 +302,74 @@ class TestWechatRefusesTheMessage:
         wechat = await Delivery.get(event_id=event, channel="wechat")
         assert (wechat.status, wechat.attempts, wechat.last_error) == ("dead", 1, "wechat wechat_request_refused")
         assert (await SubscriptionCredit.get(citizen_id=person.citizen_id, template_id=TICKET_CALLED)).remaining == 1
+        assert len(_sms_to(aliyun, person.phone)) == 1
+
+
+async def _sms_only(http, fake_wechat) -> Person:
+    person = await wechat_citizen(http, fake_wechat)
+    changed = await http.patch("/api/v1/me", headers=person.headers, json={"notifications": {"wechat": False}})
+    assert changed.status_code == 200, changed.text
+    return person
+
+
+async def _claimed_by_a_claimer_that_dies(rt, event: int) -> Delivery:
+    """Expanded and claimed by "dies", which marks the delivery handed to the provider and stops there."""
+    while await expand_events(rt, limit=500):
+        pass
+    (delivery,) = [d for d in await claim_deliveries(rt, holder="dies", limit=10_000) if d.event_id == event]
+    await Delivery.filter(id=delivery.id).update(handed_at=clock.now())
+    return delivery
+
+
+class TestAClaimerDiesWhileTheProviderHasIt:
+    async def test_what_alibaba_cloud_took_is_not_sent_again(self, notifying, aliyun, fake_wechat):
+        async with notifying.client() as http:
+            person = await _sms_only(http, fake_wechat)
+        event = await _called(notifying.rt, person)
+        delivery = await _claimed_by_a_claimer_that_dies(notifying.rt, event)
+        # the provider took it; the claimer died before writing so
+        await notifying.rt.sms.send(person.phone, "ticket_called", "zh", reference=f"ehall-d{delivery.id}",
+                                    hall="乌兰察布市政务服务中心", number="A007", window="03")
+        clock.advance(timedelta(seconds=61))
+        await drain(notifying.rt, "survivor")
+        assert len(_sms_to(aliyun, person.phone)) == 1
+        settled = await Delivery.get(id=delivery.id)
+        assert (settled.status, settled.claimed_by, settled.handed_at) == ("sent", "survivor", None)
+
+    async def test_what_never_reached_alibaba_cloud_is_sent(self, notifying, aliyun, fake_wechat):
+        async with notifying.client() as http:
+            person = await _sms_only(http, fake_wechat)
+        event = await _called(notifying.rt, person)
+        delivery = await _claimed_by_a_claimer_that_dies(notifying.rt, event)
+        clock.advance(timedelta(seconds=61))
+        await drain(notifying.rt, "survivor")
+        (sms,) = _sms_to(aliyun, person.phone)
+        assert sms["out_id"] == f"ehall-d{delivery.id}"
+        assert (await Delivery.get(id=delivery.id)).status == "sent"
+
+    async def test_what_tencent_cloud_reported_delivered_is_not_sent_again(self, app_with, tencent, fake_wechat,
+                                                                           morning):
+        running = await app_with(sms=tencent_settings(tencent), notify=UNLIMITED_SMS)
+        async with running.client() as http:
+            person = await _sms_only(http, fake_wechat)
+        event = await _called(running.rt, person)
+        delivery = await _claimed_by_a_claimer_that_dies(running.rt, event)
+        await running.rt.sms.send(person.phone, "ticket_called", "zh", reference=f"ehall-d{delivery.id}",
+                                  hall="乌兰察布市政务服务中心", number="A007", window="03")
+        clock.advance(timedelta(seconds=61))
+        await drain(running.rt, "survivor")
+        assert len([m for m in tencent.sent if m["phone"] == "+86" + person.phone]) == 1
+        assert (await Delivery.get(id=delivery.id)).status == "sent"
+
+    async def test_a_subscribe_message_of_unknown_outcome_gives_way_to_sms(self, notifying, aliyun, fake_wechat):
+        async with notifying.client() as http:
+            person = await wechat_citizen(http, fake_wechat)
+            await consent(http, person, TICKET_CALLED)
+        event = await _called(notifying.rt, person)
+        delivery = await _claimed_by_a_claimer_that_dies(notifying.rt, event)
+        clock.advance(timedelta(seconds=61))
+        await drain(notifying.rt, "survivor")
+        wechat = await Delivery.get(id=delivery.id)
+        assert (wechat.channel, wechat.status, wechat.last_error) == ("wechat", "dead", "wechat outcome unknown")
+        assert _wechat_to(fake_wechat, person.openid) == []     # never sent twice through WeChat
         assert len(_sms_to(aliyun, person.phone)) == 1

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from pydantic import SecretStr
 from websockets.asyncio.client import connect
 
 from backend.kit import clock
 from backend.kit.auth import Grant
 from notify.models import Delivery, SubscriptionCredit
 from tests.factories import bearer, staff_tokens
-from tests.notify.conftest import UNLIMITED_SMS, aliyun_settings, consent, drain, record, wechat_citizen
+from tests.notify.conftest import (UNLIMITED_SMS, aliyun_settings, consent, drain, record, tencent_settings,
+                                   wechat_citizen)
 from tests.sockets import closed_with, next_message, ws_url
 
 TICKET_CALLED = "PLACEHOLDER-ticket-called-000000000000000000"
@@ -146,3 +148,87 @@ class TestLiveInbox:
         async with connect(ws_url(server, "/ws/me/notifications"), additional_headers=bearer(staff)) as socket:
             error, code = await closed_with(socket)
         assert (error["code"], code) == ("forbidden_role", 4403)
+
+
+RECEIPT_TOKEN = "receipt-token-for-the-tests"
+
+
+async def _sent_sms(app_with, sms: dict, fake_wechat) -> tuple:
+    """A server taking receipts with RECEIPT_TOKEN, and one SMS sent by it (its delivery)."""
+    running = await app_with(sms=sms, notify=UNLIMITED_SMS | {"receipt_token": SecretStr(RECEIPT_TOKEN)})
+    async with running.client() as http:
+        person = await wechat_citizen(http, fake_wechat)
+    event = await record(running.rt, "ticket.called", "ticket:1", citizen=person.citizen_id, hall="150900",
+                         number="A001", window="01")
+    await drain(running.rt)
+    return running, person, await Delivery.get(event_id=event, channel="sms")
+
+
+def _aliyun_report(delivery: Delivery, person, *, success: bool = True, code: str = "DELIVERED") -> dict:
+    return {"phone_number": person.phone, "send_time": "2026-11-25 10:00:01", "report_time": "2026-11-25 10:00:05",
+            "success": success, "err_code": code, "err_msg": "用户接收成功" if success else "失败", "sms_size": "1",
+            "biz_id": delivery.provider_message_id, "out_id": f"ehall-d{delivery.id}"}
+
+
+class TestReceipts:
+    async def test_an_alibaba_cloud_receipt_marks_the_sms_delivered_once(self, app_with, aliyun, fake_wechat, morning):
+        running, person, delivery = await _sent_sms(app_with, aliyun_settings(aliyun), fake_wechat)
+        async with running.client() as http:
+            for _ in range(2):   # Alibaba Cloud pushes again when unsure we took it
+                answer = await http.post("/api/v1/notify/receipts/aliyun", params={"token": RECEIPT_TOKEN},
+                                         json=[_aliyun_report(delivery, person)])
+                assert answer.status_code == 200 and answer.json() == {"code": 0, "msg": "接收成功"}
+        settled = await Delivery.get(id=delivery.id)
+        assert (settled.status, settled.delivered_at) == ("delivered", clock.now())
+
+    async def test_a_failed_receipt_makes_the_delivery_dead_with_the_carriers_reason(self, app_with, aliyun,
+                                                                                    fake_wechat, morning):
+        running, person, delivery = await _sent_sms(app_with, aliyun_settings(aliyun), fake_wechat)
+        async with running.client() as http:
+            answer = await http.post("/api/v1/notify/receipts/aliyun", params={"token": RECEIPT_TOKEN},
+                                     json=[_aliyun_report(delivery, person, success=False, code="MK:0001")])
+        assert answer.status_code == 200
+        settled = await Delivery.get(id=delivery.id)
+        assert (settled.status, settled.last_error) == ("dead", "receipt: aliyun MK:0001")
+
+    async def test_a_tencent_cloud_receipt_is_matched_by_its_serial_number(self, app_with, tencent, fake_wechat,
+                                                                          morning):
+        running, person, delivery = await _sent_sms(app_with, tencent_settings(tencent), fake_wechat)
+        report = {"user_receive_time": "2026-11-25 10:00:05", "nationcode": "86", "mobile": person.phone,
+                  "report_status": "SUCCESS", "errmsg": "DELIVRD", "description": "用户短信送达成功",
+                  "sid": delivery.provider_message_id}
+        async with running.client() as http:
+            answer = await http.post("/api/v1/notify/receipts/tencent", params={"token": RECEIPT_TOKEN}, json=[report])
+        assert answer.status_code == 200 and answer.json() == {"result": 0, "errmsg": "OK"}
+        assert (await Delivery.get(id=delivery.id)).status == "delivered"
+
+    async def test_without_the_token_or_with_a_wrong_one_nothing_changes(self, app_with, aliyun, fake_wechat, morning):
+        running, person, delivery = await _sent_sms(app_with, aliyun_settings(aliyun), fake_wechat)
+        async with running.client() as http:
+            for params in ({}, {"token": "guessed"}, {"token": RECEIPT_TOKEN + "x"}):
+                answer = await http.post("/api/v1/notify/receipts/aliyun", params=params,
+                                         json=[_aliyun_report(delivery, person)])
+                assert answer.status_code == 401 and answer.json()["code"] == "receipt_unauthenticated", params
+        assert (await Delivery.get(id=delivery.id)).status == "sent"
+
+    async def test_a_receipt_about_messages_we_never_sent_is_404(self, app_with, aliyun, fake_wechat, morning):
+        running, person, delivery = await _sent_sms(app_with, aliyun_settings(aliyun), fake_wechat)
+        stranger = {**_aliyun_report(delivery, person), "biz_id": "999999^0000000000", "out_id": "someone-else"}
+        async with running.client() as http:
+            answer = await http.post("/api/v1/notify/receipts/aliyun", params={"token": RECEIPT_TOKEN}, json=[stranger])
+        assert answer.status_code == 404 and answer.json()["code"] == "receipt_unknown"
+
+    async def test_a_malformed_receipt_is_a_field_error_and_changes_nothing(self, app_with, aliyun, fake_wechat,
+                                                                           morning):
+        running, person, delivery = await _sent_sms(app_with, aliyun_settings(aliyun), fake_wechat)
+        async with running.client() as http:
+            for body in ({"biz_id": delivery.provider_message_id}, [], [{"success": True}],
+                         [{**_aliyun_report(delivery, person), "success": "perhaps"}]):
+                answer = await http.post("/api/v1/notify/receipts/aliyun", params={"token": RECEIPT_TOKEN}, json=body)
+                assert answer.status_code == 422, body
+        assert (await Delivery.get(id=delivery.id)).status == "sent"
+
+    async def test_not_configured_every_receipt_is_refused(self, client):
+        answer = await client.post("/api/v1/notify/receipts/tencent", params={"token": ""},
+                                   json=[{"sid": "x", "report_status": "SUCCESS", "mobile": "13800000000"}])
+        assert answer.status_code == 401

@@ -4,7 +4,6 @@ Every test makes its own hall (tests/rows.py), so its numbers start at A001 and 
 whatever order the suite runs in."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -40,13 +39,10 @@ class QueueHall:
 
 
 @pytest.fixture
-def business_time() -> Iterator[datetime]:
+def business_time(frozen_clock) -> datetime:
     """Business time frozen on a working-day morning (log in after this, so tokens are valid then)."""
-    clock.freeze(WORKDAY_MORNING)
-    try:
-        yield WORKDAY_MORNING
-    finally:
-        clock.unfreeze()
+    frozen_clock(WORKDAY_MORNING)
+    return WORKDAY_MORNING
 
 
 @pytest.fixture
