@@ -145,6 +145,7 @@ class Round:
     killed_at_sent: int | None = None
     timed_out: bool = False
     refused: int = 0
+    transactions: int = 0          # PostgreSQL transactions of this database (each statement outside one is one)
 
     @property
     def rate(self) -> float:
@@ -166,6 +167,12 @@ class NotifyBench:
         self.item = ""
         self.next_aggregate = 1
         self.pg = None
+        self.polls = 0
+
+    async def _transactions(self) -> int:
+        await asyncio.sleep(1.2)   # backends flush their counters at most once a second, and when they end
+        return await self.pg.fetchval("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = $1",
+                                      self.database)
 
     def _events(self, count: int) -> list[tuple[str, str, str]]:
         rows = []
@@ -214,6 +221,7 @@ class NotifyBench:
         return workers
 
     async def _progress(self, low: int, high: int) -> tuple[int, int, int]:
+        self.polls += 1
         row = await self.pg.fetchrow(
             "SELECT (SELECT count(*) FROM outbox_event WHERE id BETWEEN $1 AND $2 AND processed_at IS NULL) AS waiting,"
             " (SELECT count(*) FROM notify_delivery WHERE event_id BETWEEN $1 AND $2"
@@ -230,6 +238,7 @@ class NotifyBench:
         for fake in self.fakes.values():
             fake.take()   # forget what an earlier round left in flight
         processes = await self._start_workers(workers, env, name.replace(" ", "-"))
+        transactions_before, polls_before = await self._transactions(), self.polls
         rows = self._events(self.args.events)
         pids = [p.pid for p in processes]
         fake_pids = [fake.process.pid for fake in self.fakes.values()]
@@ -269,6 +278,8 @@ class NotifyBench:
         finally:
             for process in processes:
                 await stop_server(process)
+        # less the bench's own: its progress polls, and the one reading the counter
+        result.transactions = await self._transactions() - transactions_before - (self.polls - polls_before) - 1
         await self._figures(result, low, high)
         await self._count_received(result, low, high)
         print(f"  {name}: {result.sent} sent in {result.send_seconds:.1f} s, {result.rate:.0f}/s, lost {result.lost}, "
@@ -334,7 +345,7 @@ def print_report(rounds: list[Round], bare: list[Result], setup: str) -> None:
               f"per request, other {b.other_cpu / b.elapsed:.0%} of a core")
     header = (f"{'round':<22} {'events':>6} {'sent':>6} {'deliv/s':>7} {'wall/s':>6} {'vs bare':>7} {'p50 s':>6} "
               f"{'p99 s':>6} {'wrk cpu':>7} {'ms/dlv':>6} {'x bare':>6} {'db ms':>6} {'fakes':>6} {'other':>6} "
-              f"{'lost':>5} {'dbl':>4} {'extra':>5} {'both':>4}")
+              f"{'xact':>5} {'lost':>5} {'dbl':>4} {'extra':>5} {'both':>4}")
     print()
     print(header)
     print("-" * len(header))
@@ -343,7 +354,7 @@ def print_report(rounds: list[Round], bare: list[Result], setup: str) -> None:
         print(f"{r.name:<22} {r.events:>6} {r.sent:>6} {r.rate:>7.0f} {r.sent / r.wall_seconds if r.wall_seconds else 0:>6.0f} "
               f"{r.rate / bare_rate:>7.3f} {r.p50:>6.2f} {r.p99:>6.2f} {r.worker_cpu / r.elapsed:>7.0%} {ms:>6.2f} "
               f"{ms / bare_ms:>6.0f} {r.datastore_cpu * 1000 / max(1, r.sent):>6.2f} {r.fakes_cpu / r.elapsed:>6.0%} "
-              f"{r.other_cpu / r.elapsed:>6.0%} {r.lost:>5} {r.doubled:>4} {r.extra:>5} {r.both:>4}"
+              f"{r.other_cpu / r.elapsed:>6.0%} {r.transactions / max(1, r.sent):>5.1f} {r.lost:>5} {r.doubled:>4} {r.extra:>5} {r.both:>4}"
               + ("  TIMED OUT" if r.timed_out else ""))
     print(f"""
 deliv/s  sent deliveries over the time from the first to the last sent_at (notify_delivery)
@@ -354,6 +365,8 @@ wrk cpu  CPU of all the round's `ehall worker` processes, in shares of one core 
 ms/dlv   worker CPU per sent delivery; x bare: that over bare CPU per request ({bare_ms:.3f} ms)
 db ms    PostgreSQL (this database's backends, shared processes) and Redis CPU per sent delivery
 fakes    CPU of the fake providers' processes; other: everything else busy on the machine
+xact     PostgreSQL transactions per sent delivery (pg_stat_database; every statement outside a transaction is
+         one, asyncpg's reset of a connection given back to the pool too): the round trips that set the pace
 lost     events no fake received anything for; dbl: references (OutId / page) received more than once;
 extra    messages beyond one per reference; both: events that reached a person by WeChat and by SMS""")
     for r in rounds:
