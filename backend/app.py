@@ -11,6 +11,7 @@ from sanic.response import HTTPResponse
 from sanic_ext import Extend
 
 from backend.accounts.routes import bp as accounts_bp
+from backend.accounts.sessions import session_revoked
 from backend.appointments.routes import bp as appointments_bp
 from backend.catalog.routes import bp as catalog_bp
 from backend.kit.cache import AnswerCache
@@ -65,7 +66,7 @@ def build_runtime(settings: Settings, messages: MessageCatalogue | None = None) 
         catalogue_cache=AnswerCache(settings.catalog.cache_seconds),
         catalogue_revision_cache=AnswerCache(settings.catalog.revision_check_seconds, max_entries=1),
         log=log,
-        revocations=RedisSessionRevocations(redis, settings.redis_prefix, keep) if redis
+        revocations=RedisSessionRevocations(redis, settings.redis_prefix, keep, session_revoked) if redis
         else MemorySessionRevocations(keep),
         password_checks=WorkGate(running=settings.staff.password_checks_running,
                                  waiting=settings.staff.password_checks_waiting),

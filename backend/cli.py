@@ -1,4 +1,4 @@
-"""ehall serve | worker | migrate | seed | staff create|disable|grants | config"""
+"""ehall serve | worker | migrate | seed | staff create|disable|grants|phone | config"""
 from __future__ import annotations
 
 import argparse
@@ -227,9 +227,10 @@ def cmd_staff_create(args: argparse.Namespace) -> None:
 
     async def work(rt) -> str:
         # everything but the password first, so that nobody types a password for a refused account
-        await check_new_staff(rt, username=args.username, grants=grants, display_name=display_name)
+        await check_new_staff(rt, username=args.username, grants=grants, display_name=display_name,
+                              phone=args.phone)
         staff = await create_staff(rt, username=args.username, password=_new_password(rt),
-                                   display_name=display_name, grants=grants, actor=_actor())
+                                   display_name=display_name, grants=grants, phone=args.phone, actor=_actor())
         return f"staff {staff.username} created (id {staff.id}) with " + ", ".join(args.role)
 
     _run_staff_command(work)
@@ -241,6 +242,19 @@ def cmd_staff_disable(args: argparse.Namespace) -> None:
     async def work(rt) -> str:
         staff = await disable_staff(rt, username=args.username, actor=_actor())
         return f"staff {staff.username} disabled; {_sessions_note(rt.settings)}"
+
+    _run_staff_command(work)
+
+
+def cmd_staff_phone(args: argparse.Namespace) -> None:
+    from backend.accounts.staff import set_staff_phone
+    from backend.kit.identity import normalize_phone
+    from backend.kit.pii import mask_phone
+
+    async def work(rt) -> str:
+        staff = await set_staff_phone(rt, username=args.username, phone=args.phone, actor=_actor())
+        return f"staff {staff.username}: " + ("time-limit warnings go to " + mask_phone(normalize_phone(args.phone))
+                                              if args.phone else "no phone; time-limit warnings are not sent")
 
     _run_staff_command(work)
 
@@ -289,7 +303,13 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--role", action="append", required=True,
                         help="role[@hall][/department], repeatable: window_clerk@150921, approver@150900/zjw, admin")
     create.add_argument("--display-name", default="")
+    create.add_argument("--phone", help="mainland mobile number for the SMS warnings of time limits (optional)")
     create.set_defaults(func=cmd_staff_create)
+    phone = staff.add_parser("phone", help="set (or, without a number, remove) where a staff member's "
+                                           "time-limit warnings go by SMS")
+    phone.add_argument("username")
+    phone.add_argument("phone", nargs="?")
+    phone.set_defaults(func=cmd_staff_phone)
     disable = staff.add_parser("disable", help="disable a staff account and end its sessions")
     disable.add_argument("username")
     disable.set_defaults(func=cmd_staff_disable)

@@ -27,10 +27,12 @@ from datetime import datetime, time, timedelta, timezone
 from tortoise.exceptions import ValidationError
 from tortoise.expressions import F, Q
 
-from backend.accounts.citizens import NotificationContact, notification_contacts
+from backend.accounts.citizens import notification_contacts
+from backend.accounts.staff import staff_contacts
 from backend.catalog.service import get_hall_summary, get_service_item, kept
 from backend.kit import clock
 from backend.kit.auth import Principal
+from backend.kit.contacts import NotificationContact
 from backend.kit.errors import AppError
 from backend.kit.gateways import SmsError
 from backend.kit.identity import normalize_phone
@@ -54,6 +56,8 @@ log = logging.getLogger("ehall.notify")
 # a subscribe-message consent is a single send; a client reporting more than this many unspent
 # consents of one template is not believed beyond it
 _CREDITS_KEPT = 20
+# people one event may name (a case's responsible staff); a payload naming more is cut, not obeyed
+_MOST_RECIPIENTS = 50
 
 
 def rules_of(rt: Runtime) -> NotificationRules:
@@ -103,6 +107,8 @@ async def _params(rt: Runtime, rules: NotificationRules, rule: EventRule, event:
         params["item"] = await _item_name(rt, payload["item"], language)
     if isinstance(payload.get("starts_at"), str):
         params["time"] = _local_time(payload["starts_at"], language)
+    if isinstance(payload.get("deadline"), str):
+        params["deadline"] = _local_time(payload["deadline"], language)
     if isinstance(payload.get("until"), str):
         params["until"] = _local_time(payload["until"], language).split(" ")[0]
     return params | rules.extra_values(rule, language)
@@ -114,6 +120,20 @@ def _first_channel(rule: EventRule, contact: NotificationContact) -> str | None:
     if contact.sms and contact.phone:
         return "sms"
     return None
+
+
+def _recipients(rule: EventRule, payload: dict) -> list[tuple[str, int]]:
+    """Who the event names for the rule's `to`: the citizen (`citizen`: an id), or the responsible
+    staff (`staff`: an id or a list of ids, as the domain that recorded it knows who holds the work)."""
+    named = payload.get(rule.to)
+    return [(rule.to, who) for who in _ids(named if isinstance(named, list) else [named])][:_MOST_RECIPIENTS]
+
+
+async def _contacts(rt: Runtime, who: list[tuple[str, int]], *,
+                    tx: UnitOfWork | None = None) -> dict[tuple[str, int], NotificationContact]:
+    citizens = await notification_contacts(rt, citizen_ids=[i for kind, i in who if kind == "citizen"], tx=tx)
+    staff = await staff_contacts(rt, staff_ids=[i for kind, i in who if kind == "staff"], tx=tx)
+    return {(contact.kind, contact.id): contact for contact in [*citizens.values(), *staff.values()]}
 
 
 async def expand_events(rt: Runtime, *, limit: int) -> int:
@@ -128,23 +148,25 @@ async def expand_events(rt: Runtime, *, limit: int) -> int:
         if not events:
             return 0
         wanted = {event.id: rule for event in events if (rule := rules.for_event(event.kind)) is not None}
-        recipients = {event.id: event.payload.get("citizen") for event in events if event.id in wanted}
-        contacts = await notification_contacts(rt, citizen_ids=_ids(recipients.values()), tx=uow)
+        recipients = {event.id: _recipients(wanted[event.id], event.payload or {})
+                      for event in events if event.id in wanted}
+        contacts = await _contacts(rt, [who for named in recipients.values() for who in named], tx=uow)
         deliveries, inbox = [], []
         for event in events:
             rule = wanted.get(event.id)
-            contact = contacts.get(recipients.get(event.id))  # type: ignore[arg-type]
-            if rule is None or contact is None:
-                continue   # no rule for this kind, or nobody (left) to tell: processed all the same
-            params = await _params(rt, rules, rule, event, contact.language)
-            inbox.append(InboxNotification(
-                citizen_id=contact.citizen_id, event_id=event.id, kind=event.kind, created_at=now,
-                title=rules.title(rule.template, contact.language, params)[:120],
-                body=rules.body(rule.template, contact.language, params)[:500]))
-            channel = _first_channel(rule, contact)
-            if channel is not None:
-                deliveries.append(_delivery(event.id, event.kind, rule.template.name, rule.template.urgent,
-                                            channel, contact, params, now))
+            if rule is None:
+                continue   # nothing to tell of this kind: processed all the same
+            for contact in (contacts[who] for who in recipients[event.id] if who in contacts):  # the ones left
+                params = await _params(rt, rules, rule, event, contact.language)
+                if contact.kind == "citizen":   # staff have no inbox: their work lists are their own
+                    inbox.append(InboxNotification(
+                        citizen_id=contact.id, event_id=event.id, kind=event.kind, created_at=now,
+                        title=rules.title(rule.template, contact.language, params)[:120],
+                        body=rules.body(rule.template, contact.language, params)[:500]))
+                channel = _first_channel(rule, contact)
+                if channel is not None:
+                    deliveries.append(_delivery(event.id, event.kind, rule.template.name, rule.template.urgent,
+                                                channel, contact, params, now))
         if deliveries:
             await Delivery.bulk_create(deliveries, ignore_conflicts=True, using_db=uow.tx)
         if inbox:
@@ -159,8 +181,8 @@ async def expand_events(rt: Runtime, *, limit: int) -> int:
 
 def _delivery(event_id: int, kind: str, template: str, urgent: bool, channel: str, contact: NotificationContact,
               params: dict[str, object], now: datetime) -> Delivery:
-    return Delivery(event_id=event_id, kind=kind, channel=channel, recipient_kind="citizen",
-                    recipient_id=contact.citizen_id, template=template, language=contact.language,
+    return Delivery(event_id=event_id, kind=kind, channel=channel, recipient_kind=contact.kind,
+                    recipient_id=contact.id, template=template, language=contact.language,
                     urgent=urgent, params=params, status="pending", next_attempt_at=now, created_at=now)
 
 
@@ -240,9 +262,13 @@ async def _postpone(delivery: Delivery, holder: str, until: datetime) -> str:
     return "pending"
 
 
-async def send_delivery(rt: Runtime, delivery: Delivery, *, holder: str) -> str:
-    """Send one claimed delivery and record what happened; answers the status it ended in."""
-    contact = (await notification_contacts(rt, citizen_ids=[delivery.recipient_id])).get(delivery.recipient_id)
+async def send_delivery(rt: Runtime, delivery: Delivery, *, holder: str,
+                        contact: NotificationContact | None = None) -> str:
+    """Send one claimed delivery and record what happened; answers the status it ended in. `contact`:
+    the recipient's, when the caller has read those of a whole batch at once."""
+    if contact is None:
+        who = (delivery.recipient_kind, delivery.recipient_id)
+        contact = (await _contacts(rt, [who])).get(who)  # type: ignore[arg-type]
     if contact is None:
         return await _given_up(rt, delivery, holder, None, status="dead", error="recipient_gone")
     if rules_of(rt).template(delivery.template) is None:
@@ -293,7 +319,7 @@ async def _send_wechat(rt: Runtime, delivery: Delivery, holder: str, contact: No
     except TemplateDataError as error:
         return await _given_up(rt, delivery, holder, contact, status="dead",
                                error=f"template_data_invalid: {error.key} ({error.rule})")
-    credit = SubscriptionCredit.filter(citizen_id=contact.citizen_id, template_id=message.template_id)
+    credit = SubscriptionCredit.filter(citizen_id=contact.id, template_id=message.template_id)
     if not await credit.filter(remaining__gt=0).update(remaining=F("remaining") - 1, updated_at=clock.now()):
         return await _given_up(rt, delivery, holder, contact, status="skipped", error="no_subscription_credit")
     notify = rt.settings.notify
@@ -376,12 +402,17 @@ async def dispatch_once(rt: Runtime, *, holder: str) -> int:
     notify = rt.settings.notify
     expanded = await expand_events(rt, limit=notify.batch_size)
     claimed = await claim_deliveries(rt, holder=holder, limit=notify.batch_size)
+    contacts = await _contacts(rt, [(d.recipient_kind, d.recipient_id) for d in claimed])
     room = asyncio.Semaphore(notify.concurrency)
 
     async def send(delivery: Delivery) -> None:
         async with room:
             try:
-                await send_delivery(rt, delivery, holder=holder)
+                contact = contacts.get((delivery.recipient_kind, delivery.recipient_id))
+                if contact is None:   # the account was closed since the delivery was made
+                    await _given_up(rt, delivery, holder, None, status="dead", error="recipient_gone")
+                    return
+                await send_delivery(rt, delivery, holder=holder, contact=contact)
             except Exception as error:   # our own fault or the database's: try again later, never lose it
                 log.exception("notification send failed", extra={"ehall": {"delivery": delivery.id}})
                 await _failed(rt, delivery, holder, None, f"internal {type(error).__name__}")

@@ -45,10 +45,11 @@ def bearer(tokens: dict) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
-async def staff_tokens(client: httpx.AsyncClient, *grants: Grant, password: str = "correct horse battery") -> dict:
+async def staff_tokens(client: httpx.AsyncClient, *grants: Grant, password: str = "correct horse battery",
+                       phone: str | None = None) -> dict:
     username = f"staff-{uuid.uuid4().hex[:10]}"
     staff = await create_staff(client.rt, username=username, password=password, display_name="测试员",
-                               grants=grants)
+                               grants=grants, phone=phone)
     login = await client.post("/api/v1/staff/login", json={"username": username, "password": password})
     assert login.status_code == 200, login.text
     return {**login.json(), "username": username, "id": staff.id}

@@ -1,7 +1,6 @@
 """Liveness, readiness and metrics."""
 import uuid
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 

@@ -103,6 +103,7 @@ async def test_the_openapi_document_describes_every_route_with_schemas(served):
         "/api/v1/staff/halls/{code}/windows/{number}/finish": ["post"],
         "/api/v1/staff/halls/{code}/windows/{number}/transfer": ["post"],
         "/api/v1/staff/tickets/{ticket_id}/requeue": ["post"], "/api/v1/staff/halls/{code}/queue": ["get"],
+        "/api/v1/staff/tickets/{ticket_id}/priority": ["post"],
         "/mp/v1/subscriptions": ["post"], "/api/v1/me/notifications": ["get"],
         "/api/v1/me/notifications/{notification_id}/read": ["post"], "/api/v1/admin/notifications": ["get"],
         "/api/v1/admin/notifications/{delivery_id}/retry": ["post"], "/api/v1/notify/receipts/aliyun": ["post"],

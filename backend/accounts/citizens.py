@@ -6,7 +6,6 @@ import hmac
 import logging
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass, field as dataclass_field
 from datetime import datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
@@ -16,6 +15,7 @@ from backend.accounts.models import Citizen, OtpChallenge, WechatIdentity
 from backend.accounts.schemas import CitizenLogin, CitizenProfile, NotificationChannels, ProfilePatch, SmsCodeSent
 from backend.accounts import sessions
 from backend.kit import clock
+from backend.kit.contacts import NotificationContact
 from backend.kit.errors import AppError
 from backend.kit.gateways import SmsError
 from backend.kit.pii import ID_NUMBER, NAME, PHONE, masked, reveal
@@ -26,7 +26,7 @@ from backend.runtime import Runtime
 __all__ = [
     "request_sms_code", "login_with_sms_code", "get_profile", "update_profile", "register_citizen",
     "find_by_phone", "lock_citizen", "attach_phone", "absorb_citizen", "is_real_name",
-    "purge_expired_credentials", "NotificationContact", "notification_contacts",
+    "purge_expired_credentials", "notification_contacts",
 ]
 
 log = logging.getLogger("ehall.accounts")
@@ -243,18 +243,6 @@ async def update_profile(rt: Runtime, *, citizen_id: int, patch: ProfilePatch,
 
 # --- what notify needs to reach a citizen -----------------------------------------------------------
 
-@dataclass(frozen=True)
-class NotificationContact:
-    """How to reach a citizen: the phone in clear (for the SMS sender only; never logged or answered),
-    the mini-program openid, the language and the channels the citizen allows."""
-    citizen_id: int
-    language: str
-    phone: str | None = dataclass_field(repr=False)
-    wechat_openid: str | None = dataclass_field(repr=False)
-    wechat: bool
-    sms: bool
-
-
 async def notification_contacts(rt: Runtime, *, citizen_ids: Iterable[int],
                                 tx: UnitOfWork | None = None) -> dict[int, NotificationContact]:
     """The open accounts among `citizen_ids`, keyed by id (a closed account is reached no more)."""
@@ -267,6 +255,6 @@ async def notification_contacts(rt: Runtime, *, citizen_ids: Iterable[int],
         citizens, identities = citizens.using_db(tx.tx), identities.using_db(tx.tx)
     openids = {identity.citizen_id: identity.openid for identity in await identities}  # type: ignore[attr-defined]
     return {citizen.id: NotificationContact(
-        citizen_id=citizen.id, language=citizen.preferred_language,
+        kind="citizen", id=citizen.id, language=citizen.preferred_language,
         phone=reveal(rt.cipher, citizen.phone_enc, PHONE), wechat_openid=openids.get(citizen.id),
         wechat=citizen.notify_wechat, sms=citizen.notify_sms) for citizen in await citizens}

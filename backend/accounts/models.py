@@ -97,6 +97,8 @@ class StaffUser(Model):
     username = fields.CharField(max_length=64, unique=True)
     password_hash = fields.CharField(max_length=256)          # argon2id
     display_name = fields.CharField(max_length=64, default="")
+    # for the SMS that tells the responsible staff of a time limit running out (encrypted, as a citizen's)
+    phone_enc = fields.CharField(max_length=160, null=True)
     active = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 

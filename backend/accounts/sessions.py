@@ -16,7 +16,7 @@ from backend.kit.uow import UnitOfWork, unit_of_work
 from backend.runtime import Runtime
 
 __all__ = ["open_session", "refresh_session", "logout", "end_sessions", "staff_principal", "citizen_principal",
-           "purge_expired_refresh_tokens", "sha256_hex"]
+           "purge_expired_refresh_tokens", "session_revoked", "sha256_hex"]
 
 
 def sha256_hex(value: str) -> str:
@@ -104,6 +104,14 @@ async def end_sessions(rt: Runtime, *, kind: str, subject_id: int, uow: UnitOfWo
     families = await RefreshToken.filter(subject_kind=kind, subject_id=subject_id, revoked_at__isnull=True) \
         .using_db(uow.tx).distinct().values_list("family", flat=True)
     await _revoke_families(rt, list(families), uow=uow)
+
+
+async def session_revoked(session_id: str, *, tx: UnitOfWork | None = None) -> bool:
+    """Has session `session_id` (an access token's `sid`, its refresh-token family) been ended, by the
+    database, the truth: every revocation marks the family's tokens (_revoke_families). What
+    kit.sessions asks while Redis cannot be reached."""
+    return await RefreshToken.filter(family=session_id, revoked_at__isnull=False) \
+        .using_db(tx.tx if tx else None).exists()
 
 
 async def purge_expired_refresh_tokens(rt: Runtime, *, now: datetime | None = None) -> int:

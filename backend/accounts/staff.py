@@ -12,7 +12,10 @@ from backend.accounts.passwords import hash_password, verify_password
 from backend.accounts.schemas import GrantOut, StaffProfile, TokenPair
 from backend.catalog.service import hall_lineage, list_departments
 from backend.kit.auth import STAFF_ROLES, Grant, Principal
+from backend.kit.contacts import NotificationContact
 from backend.kit.errors import AppError
+from backend.kit.identity import normalize_phone
+from backend.kit.pii import PHONE, reveal
 from backend.kit.ratelimit import Window, enforce
 from backend.kit.uow import UnitOfWork, unit_of_work
 from backend.runtime import Runtime
@@ -20,7 +23,7 @@ from backend.runtime import Runtime
 __all__ = [
     "create_staff", "disable_staff", "set_staff_grants", "login_staff", "get_staff_profile",
     "check_new_staff", "check_staff_password", "check_grants", "USERNAME_PATTERN",
-    "PASSWORD_MIN_LENGTH", "PASSWORD_MAX_LENGTH",
+    "PASSWORD_MIN_LENGTH", "PASSWORD_MAX_LENGTH", "set_staff_phone", "staff_contacts",
 ]
 
 # lowercase, so that "Admin" and "admin" cannot be two people; no spaces, so a name survives a shell
@@ -63,8 +66,10 @@ async def check_grants(rt: Runtime, *, grants: Iterable[Grant]) -> list[Grant]:
     return grants
 
 
-async def check_new_staff(rt: Runtime, *, username: str, grants: Iterable[Grant], display_name: str = "") -> None:
+async def check_new_staff(rt: Runtime, *, username: str, grants: Iterable[Grant], display_name: str = "",
+                          phone: str | None = None) -> None:
     """Everything about a new account but its password, so that a prompt asks only once these hold."""
+    _sealed_phone(rt, phone)
     if not re.fullmatch(USERNAME_PATTERN, username):
         raise AppError("staff_username_invalid", 422, username=username)
     if len(display_name) > DISPLAY_NAME_MAX_LENGTH:
@@ -74,19 +79,30 @@ async def check_new_staff(rt: Runtime, *, username: str, grants: Iterable[Grant]
         raise AppError("staff_username_taken", 409, username=username)
 
 
+def _sealed_phone(rt: Runtime, phone: str | None) -> str | None:
+    if phone is None:
+        return None
+    try:
+        return rt.cipher.encrypt(normalize_phone(phone), purpose=PHONE)
+    except ValueError:
+        raise AppError("staff_phone_invalid", 422) from None
+
+
 async def create_staff(rt: Runtime, *, username: str, password: str, display_name: str = "",
-                       grants: Iterable[Grant], actor: str = "system:cli",
+                       grants: Iterable[Grant], phone: str | None = None, actor: str = "system:cli",
                        tx: UnitOfWork | None = None) -> StaffUser:
+    """`phone`: where the time-limit warnings of the staff member's work go by SMS (optional)."""
     grants = list(grants)
     check_staff_password(password)
-    await check_new_staff(rt, username=username, grants=grants, display_name=display_name)
+    phone_enc = _sealed_phone(rt, phone)
+    await check_new_staff(rt, username=username, grants=grants, display_name=display_name, phone=phone)
     # hashed before the transaction: on SQLite the write lock would be held for the whole hash
     password_hash = hash_password(password)
     async with unit_of_work(rt, tx) as uow:
         if await StaffUser.filter(username=username).using_db(uow.tx).exists():
             raise AppError("staff_username_taken", 409, username=username)
         staff = await StaffUser.create(username=username, password_hash=password_hash,
-                                       display_name=display_name, using_db=uow.tx)
+                                       display_name=display_name, phone_enc=phone_enc, using_db=uow.tx)
         for grant in grants:
             await StaffGrant.create(staff=staff, role=grant.role, hall_code=grant.hall,
                                     department_code=grant.department, using_db=uow.tx)
@@ -117,6 +133,32 @@ async def disable_staff(rt: Runtime, *, username: str, actor: str, tx: UnitOfWor
         await uow.record("staff.disabled", f"staff:{staff.id}")
         await sessions.end_sessions(rt, kind="staff", subject_id=staff.id, uow=uow)
     return staff
+
+
+async def set_staff_phone(rt: Runtime, *, username: str, phone: str | None, actor: str,
+                          tx: UnitOfWork | None = None) -> StaffUser:
+    """Set (or, with None, remove) the phone a staff member's time-limit warnings go to."""
+    phone_enc = _sealed_phone(rt, phone)
+    async with unit_of_work(rt, tx) as uow:
+        staff = await _lock_staff(username, uow=uow)
+        staff.phone_enc = phone_enc
+        await staff.save(using_db=uow.tx, update_fields=["phone_enc"])
+        await uow.audit(actor=actor, action="staff.phone", subject=f"staff:{staff.id}", removed=phone is None)
+    return staff
+
+
+async def staff_contacts(rt: Runtime, *, staff_ids: Iterable[int],
+                         tx: UnitOfWork | None = None) -> dict[int, NotificationContact]:
+    """Active staff among `staff_ids` with a phone, keyed by id: reached by SMS in Chinese (the
+    working language of the halls' staff), never by WeChat."""
+    ids = sorted(set(staff_ids))
+    if not ids:
+        return {}
+    staff = StaffUser.filter(id__in=ids, active=True, phone_enc__isnull=False)
+    return {member.id: NotificationContact(kind="staff", id=member.id, language="zh",
+                                           phone=reveal(rt.cipher, member.phone_enc, PHONE), wechat_openid=None,
+                                           wechat=False, sms=True)
+            for member in await (staff.using_db(tx.tx) if tx is not None else staff)}
 
 
 async def set_staff_grants(rt: Runtime, *, username: str, grants: Iterable[Grant], actor: str,

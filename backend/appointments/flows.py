@@ -8,7 +8,9 @@ The story spans three domains, so it is told here in one place:
    不动产 booking);
 4. then, atomically: the booking becomes checked_in, a ticket with the appointment priority is issued
    in the booking's queue, and the citizen's business with the hall is recorded (the relation that lets
-   the hall's staff read their personal data). Either all of it happens or none of it.
+   the hall's staff read their personal data). Either all of it happens or none of it. A citizen who
+   already waits in that queue with a number taken from the phone is not refused: that ticket becomes
+   the booking's (raised to the appointment priority), so they keep their number and hold one ticket.
 A second scan of the same code answers the same ticket: both steps of 4 are idempotent per booking.
 """
 from __future__ import annotations

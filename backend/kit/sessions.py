@@ -6,16 +6,25 @@ session in the database (refresh tokens) and here, and every authenticated reque
 the token dies at once instead of living out its `auth.access_ttl_seconds`. An entry is kept for
 exactly that long: after it, the token has expired anyway. Redis spans workers; the in-process
 registry serves the single-process embedded default.
+
+Redis is the fast path, not the truth: the database holds every revocation too (the refresh-token
+family's `revoked_at`). While Redis cannot be reached, `is_revoked` asks the database instead of
+failing the request, so a hall keeps issuing and calling tickets through a Redis outage; after a failure
+it goes straight to the database for a few seconds rather than waiting on a dead Redis every request.
 """
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 __all__ = ["SessionRevocations", "RedisSessionRevocations", "MemorySessionRevocations"]
+
+log = logging.getLogger("ehall.sessions")
 
 
 class SessionRevocations(Protocol):
@@ -25,10 +34,14 @@ class SessionRevocations(Protocol):
 
 
 class RedisSessionRevocations:
-    def __init__(self, redis: Redis, prefix: str, keep_seconds: int):
+    def __init__(self, redis: Redis, prefix: str, keep_seconds: int,
+                 revoked_in_database: Callable[[str], Awaitable[bool]], database_seconds: float = 5.0):
         self._redis = redis
         self._prefix = prefix + "revoked-session:"
         self._keep = keep_seconds
+        self._revoked_in_database = revoked_in_database
+        self._database_seconds = database_seconds
+        self._database_until = 0.0   # monotonic: ask the database, not Redis, until then
 
     async def revoke(self, session_ids: Iterable[str]) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -37,7 +50,14 @@ class RedisSessionRevocations:
             await pipe.execute()
 
     async def is_revoked(self, session_id: str) -> bool:
-        return bool(await self._redis.exists(self._prefix + session_id))
+        if time.monotonic() >= self._database_until:
+            try:
+                return bool(await self._redis.exists(self._prefix + session_id))
+            except (RedisError, OSError):
+                self._database_until = time.monotonic() + self._database_seconds
+                log.warning("Redis unreachable: revoked sessions are read from the database for %.0f s",
+                            self._database_seconds, exc_info=True)
+        return await self._revoked_in_database(session_id)
 
 
 class MemorySessionRevocations:

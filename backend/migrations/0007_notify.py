@@ -81,4 +81,9 @@ class Migration(migrations.Migration):
             name='notify_wechat',
             field=fields.BooleanField(default=True),
         ),
+        ops.AddField(
+            model_name='StaffUser',
+            name='phone_enc',
+            field=fields.CharField(null=True, max_length=160),
+        ),
     ]

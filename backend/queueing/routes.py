@@ -123,6 +123,19 @@ async def requeue(request: Request, ticket_id: int):
     return json_response(ticket)
 
 
+@bp.post("/staff/tickets/<ticket_id:int>/priority")
+@doc(summary="Mark a waiting ticket elderly, disabled or green channel (or normal); it keeps its arrival "
+             "time", tag="staff", body=schemas.TicketPriorityIn, response=schemas.TicketOut,
+     errors=(404, 409), secured=True, path_parameters={"ticket_id": TICKET_ID})
+@authenticated(kind="staff", roles=QUEUE_ROLES)
+async def set_priority(request: Request, ticket_id: int):
+    body = parse_body(request, schemas.TicketPriorityIn)
+    ticket = await service.set_ticket_priority(request.app.ctx.rt, principal=request.ctx.principal,
+                                               ticket_id=path_id(ticket_id, "ticket_not_found"),
+                                               priority=body.priority)
+    return json_response(ticket)
+
+
 @bp.get("/staff/halls/<code:str>/queue")
 @doc(summary="Today's waiting tickets of a hall, per queue, in calling order", tag="staff",
      response=schemas.HallQueueOut, errors=(404,), secured=True, path_parameters={"code": HALL_CODE})

@@ -28,6 +28,13 @@ class KioskTicketIn(RemoteTicketIn):
                                                           "are called before the others")
 
 
+class TicketPriorityIn(BaseModel):
+    """A clerk marks a waiting ticket (an elderly or disabled holder seen in the hall, 绿色通道)."""
+    model_config = ConfigDict(extra="forbid")
+    priority: KioskPriority = Field(description="normal, elderly, disabled or green_channel; appointment "
+                                                "comes only from check-in")
+
+
 class TicketOut(BaseModel):
     id: int
     number: str = Field(description="prefix + number of the day: A001")

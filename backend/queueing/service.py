@@ -34,7 +34,7 @@ from backend.kit.sockets import Feed
 from backend.kit.uow import UnitOfWork, unit_of_work
 from backend.queueing.models import OPEN_STATUSES, Ticket
 from backend.queueing.permissions import (
-    require_kiosk_scope, require_queue_hall, require_window_scope,
+    require_kiosk_scope, require_queue_hall, require_queue_scope, require_window_scope,
 )
 from backend.queueing.schemas import (
     BoardCategoryOut, CallOut, CallText, CategoryQueueOut, ConsoleOut, DayClosedOut, DisplayBoardOut,
@@ -45,8 +45,8 @@ from backend.runtime import Runtime
 __all__ = [
     "issue_ticket", "take_remote_ticket", "issue_kiosk_ticket", "list_my_tickets", "get_my_ticket",
     "cancel_my_ticket", "call_next_ticket", "recall_ticket", "skip_ticket", "start_ticket", "finish_ticket",
-    "transfer_ticket", "requeue_ticket", "hall_queue", "close_day", "display_feed", "ticket_feed",
-    "console_feed",
+    "transfer_ticket", "requeue_ticket", "set_ticket_priority", "hall_queue", "close_day", "display_feed",
+    "ticket_feed", "console_feed",
 ]
 
 # lower is called first
@@ -82,7 +82,8 @@ async def issue_ticket(rt: Runtime, *, hall: str, category: str, source: str, pr
                        tx: UnitOfWork | None = None) -> TicketOut:
     """Issue a ticket in queue `category` (its prefix letter) of `hall`. Once per appointment: a second
     check-in of the same booking answers its ticket. A citizen holds at most one waiting ticket per hall
-    and queue (409 ticket_already_waiting). Joins `tx` when given (check-in books and issues atomically)."""
+    and queue (409 ticket_already_waiting), except that checking a booking in adopts the one they wait
+    with (_adopt_for_appointment). Joins `tx` when given (check-in books and issues atomically)."""
     queue = await catalog.get_queue_category(rt, hall=hall, prefix=category, tx=tx)
     async with unit_of_work(rt, tx) as uow:
         if appointment_id is not None:
@@ -92,7 +93,11 @@ async def issue_ticket(rt: Runtime, *, hall: str, category: str, source: str, pr
         if citizen_id is not None:
             waiting = await Ticket.filter(hall_code=hall, category=queue.prefix, waiting_holder=citizen_id) \
                 .using_db(uow.tx).first()
-            if waiting is not None:
+            if waiting is not None and appointment_id is not None and waiting.business_date == clock.today():
+                adopted = await _adopt_for_appointment(rt, uow, waiting, appointment_id)
+                if adopted is not None:
+                    return adopted
+            elif waiting is not None:
                 raise AppError("ticket_already_waiting", 409, ticket=waiting.id, number=waiting.number)
         now, today = clock.now(), clock.today()
         seq = await _next_seq(uow, hall=hall, prefix=queue.prefix, business_date=today)
@@ -113,6 +118,31 @@ async def issue_ticket(rt: Runtime, *, hall: str, category: str, source: str, pr
                          appointment=appointment_id)
         await _publish_waiting(rt, uow, hall)
         return await _view(rt, ticket, uow)
+
+
+async def _adopt_for_appointment(rt: Runtime, uow: UnitOfWork, waiting: Ticket,
+                                 appointment_id: int) -> TicketOut | None:
+    """The holder already waits in the booking's queue (a number taken from the phone on the way): that
+    ticket becomes the booking's, so they keep their number and the socket they watch, and the day's
+    counts hold one ticket for one visit. Its priority rises to `appointment` with the check-in as
+    its arrival, exactly where a fresh check-in ticket would stand, never behind where it was; a higher
+    priority it had (a clerk marked it elderly) is kept. None when the ticket has just left the queue
+    (called meanwhile): the booking then gets a ticket of its own."""
+    changes: dict = {"appointment_id": appointment_id}
+    if PRIORITY_RANKS["appointment"] < waiting.rank:
+        changes |= {"priority": "appointment", "rank": PRIORITY_RANKS["appointment"], "arrived_at": clock.now()}
+    if not await Ticket.filter(id=waiting.id, status="waiting", appointment_id__isnull=True) \
+            .using_db(uow.tx).update(**changes):
+        # a concurrent scan of the same code may have adopted it: answer that
+        existing = await Ticket.get_or_none(appointment_id=appointment_id).using_db(uow.tx)
+        return await _view(rt, existing, uow) if existing is not None else None
+    ticket = await Ticket.get(id=waiting.id).using_db(uow.tx)
+    await uow.record("ticket.appointment_linked", f"ticket:{ticket.id}", hall=ticket.hall_code,
+                     number=ticket.number, appointment=appointment_id, priority=ticket.priority,
+                     previous=waiting.priority)
+    _publish_ticket(uow, ticket)
+    await _publish_waiting(rt, uow, ticket.hall_code)
+    return await _view(rt, ticket, uow)
 
 
 async def take_remote_ticket(rt: Runtime, *, citizen_id: int, hall: str, category: str) -> TicketOut:
@@ -297,6 +327,10 @@ async def call_next_ticket(rt: Runtime, *, principal: Principal, hall_code: str,
             head = await candidates.using_db(uow.tx).order_by(*_QUEUE_ORDER) \
                 .select_for_update(skip_locked=True).first()
             if head is None:
+                # every waiting row may be locked by a change that leaves it waiting (a clerk marking its
+                # priority): wait for the head rather than answer an empty queue that is not empty
+                head = await candidates.using_db(uow.tx).order_by(*_QUEUE_ORDER).select_for_update().first()
+            if head is None:
                 raise AppError("queue_empty", 404, categories=", ".join(window.categories))
             claimed = await Ticket.filter(id=head.id, status="waiting").using_db(uow.tx).update(
                 status="called", window_number=number, window_department=window.department,
@@ -434,6 +468,33 @@ async def requeue_ticket(rt: Runtime, *, principal: Principal, ticket_id: int,
             raise _stale(ticket)
         await uow.record("ticket.requeued", f"ticket:{ticket.id}", hall=ticket.hall_code, number=ticket.number,
                          by=principal.subject)
+        _publish_ticket(uow, ticket)
+        await _publish_waiting(rt, uow, ticket.hall_code)
+        return await _view(rt, ticket, uow)
+
+
+async def set_ticket_priority(rt: Runtime, *, principal: Principal, ticket_id: int, priority: str,
+                              tx: UnitOfWork | None = None) -> TicketOut:
+    """A clerk marks a waiting ticket elderly, disabled or green channel (or back to normal): it moves
+    within its queue by the new priority and keeps its arrival time. A ticket that has left the queue
+    is 409 with its current state."""
+    async with unit_of_work(rt, tx) as uow:
+        # locked, so that `previous` is the priority this change replaced (a racing call-next skips it)
+        ticket = await Ticket.filter(id=ticket_id).using_db(uow.tx).select_for_update().first()
+        if ticket is None:
+            raise AppError("ticket_not_found", 404)
+        lineage = await catalog.hall_lineage(rt, code=ticket.hall_code)
+        require_queue_hall(principal, lineage)
+        queue = await catalog.get_queue_category(rt, hall=ticket.hall_code, prefix=ticket.category, tx=uow)
+        require_queue_scope(principal, lineage, queue.departments)
+        changed = await Ticket.filter(id=ticket.id, status="waiting").using_db(uow.tx).update(
+            priority=priority, rank=PRIORITY_RANKS[priority])
+        previous = ticket.priority
+        ticket = await Ticket.get(id=ticket.id).using_db(uow.tx)
+        if not changed:
+            raise _stale(ticket)
+        await uow.record("ticket.priority_changed", f"ticket:{ticket.id}", hall=ticket.hall_code,
+                         number=ticket.number, priority=priority, previous=previous, by=principal.subject)
         _publish_ticket(uow, ticket)
         await _publish_waiting(rt, uow, ticket.hall_code)
         return await _view(rt, ticket, uow)

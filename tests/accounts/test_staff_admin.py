@@ -8,12 +8,11 @@ import uuid
 import pytest
 
 from backend.accounts.models import RefreshToken, StaffGrant, StaffUser
-from backend.accounts.staff import create_staff, disable_staff, set_staff_grants
+from backend.accounts.staff import create_staff, disable_staff, set_staff_grants, set_staff_phone, staff_contacts
 from backend.kit.auth import Grant
 from backend.kit.errors import AppError
 from backend.kit.models import AuditEntry, OutboxEvent
 from backend.kit.uow import unit_of_work
-from tests.conftest import BACKEND
 from tests.factories import bearer, staff_tokens
 
 PASSWORD = "correct horse battery"
@@ -173,7 +172,7 @@ class TestLoginRacingAccountChanges:
         assert not await RefreshToken.filter(subject_kind="staff", subject_id=tokens["id"],
                                              revoked_at__isnull=True).exists()
 
-    @pytest.mark.skipif(BACKEND != "postgres", reason="row locks and their waits are proven on PostgreSQL")
+    @pytest.mark.postgres_only
     async def test_a_login_during_a_change_of_roles_waits_for_it_and_carries_the_new_roles(self, client):
         """The change holds the row locked until it commits; a login opening its session meanwhile
         waits for it, so its session neither escapes the change's ending of sessions nor keeps the
@@ -199,3 +198,26 @@ class TestLoginRacingAccountChanges:
         me = await client.get("/api/v1/staff/me", headers=bearer(raced.json()))
         assert me.status_code == 200, me.text
         assert me.json()["grants"] == [{"role": "supervisor", "hall": "150900", "department": None}]
+
+
+class TestStaffPhone:
+    async def test_a_phone_is_kept_encrypted_and_can_be_changed_or_removed(self, client):
+        staff = await staff_tokens(client, Grant("approver", hall="150900"), phone="139 0000 1111")
+        row = await StaffUser.get(id=staff["id"])
+        assert row.phone_enc and "13900001111" not in row.phone_enc
+        assert (await staff_contacts(client.rt, staff_ids=[staff["id"]]))[staff["id"]].phone == "13900001111"
+        await set_staff_phone(client.rt, username=staff["username"], phone="13900002222", actor="system:test")
+        assert (await staff_contacts(client.rt, staff_ids=[staff["id"]]))[staff["id"]].phone == "13900002222"
+        await set_staff_phone(client.rt, username=staff["username"], phone=None, actor="system:test")
+        assert await staff_contacts(client.rt, staff_ids=[staff["id"]]) == {}
+        audited = await AuditEntry.filter(subject_kind="staff", subject_id=str(staff["id"]), action="staff.phone")
+        assert len(audited) == 2 and all("139" not in str(entry.detail) for entry in audited)
+
+    async def test_a_number_that_is_not_a_mainland_mobile_is_refused_and_nothing_is_created(self, client):
+        username = f"staff-{uuid.uuid4().hex[:10]}"
+        for phone in ("12345", "２３９０００01111", "+1 415 555 0100"):
+            with pytest.raises(AppError) as refused:
+                await create_staff(client.rt, username=username, password="correct horse battery",
+                                   grants=[Grant("approver")], phone=phone)
+            assert refused.value.code == "staff_phone_invalid"
+        assert not await StaffUser.filter(username=username).exists()

@@ -7,7 +7,6 @@ from datetime import date, timedelta
 
 from backend.appointments import service
 from backend.appointments.models import Appointment, AppointmentSlot
-from backend.appointments.schemas import AppointmentQuery
 from backend.kit import clock
 from backend.kit.models import OutboxEvent
 from backend.settings import SlotShape
@@ -104,7 +103,8 @@ class TestBookSlot:
         assert await remaining(client, desk, slot_id) == 3
         event = await OutboxEvent.get(kind="appointment.booked", aggregate=f"appointment:{body['id']}")
         assert event.payload == {"appointment": body["id"], "citizen": await my_id(client, tokens), "slot": slot_id,
-                                 "hall": desk.hall, "category": "A", "item": desk.item}
+                                 "hall": desk.hall, "category": "A", "item": desk.item,
+                                 "starts_at": "2026-06-02T01:30:00+00:00"}   # for the notification's words
 
     async def test_a_citizen_without_name_and_id_number_is_asked_for_them(self, client, capsys, desk):
         slot_id = (await slot_ids(client, desk))[0]

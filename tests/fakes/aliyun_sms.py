@@ -113,6 +113,8 @@ class FakeAliyunSms(RecordingFake):
                     return json_response({"Code": code, "Message": MESSAGES.get(code, code), "RequestId": request_id})
                 biz_id = f"{len(self.sent) + 1:06d}^{uuid.uuid4().int % 10**10:010d}"
                 self.sent.append({**call, "biz_id": biz_id, "sent_at": self.now()})
+            # taken, and the answer is on its way back: a client that dies now never hears it
+            await self._answer_delay()
             return json_response({"Code": "OK", "Message": "OK", "BizId": biz_id, "RequestId": request_id})
 
         return app

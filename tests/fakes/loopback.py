@@ -119,9 +119,13 @@ class RecordingFake(LoopbackFake):
         # the provider's own clock, which stamps what it accepted; a test whose business time is frozen
         # sets it to kit.clock.now, so that "sent since" lookups speak of the same time
         self.now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
-        # seconds each call takes to answer, as a real provider's round trip would (bench/notify.py)
+        # how long an answer takes to come back after the provider took the call (across the internet)
         self.answer_delay_seconds = 0.0
         super().__init__(app)
+
+    async def _answer_delay(self) -> None:
+        if self.answer_delay_seconds:
+            await asyncio.sleep(self.answer_delay_seconds)
 
     def fail_next(self, code: str, times: int = 1) -> None:
         """Refuse the next `times` messages with the provider's `code` (a provider that answers each number

@@ -8,12 +8,15 @@ from datetime import timedelta
 
 import pytest
 
+from backend.accounts.staff import disable_staff
 from backend.kit import clock
+from backend.kit.auth import Grant
 from backend.kit.models import OutboxEvent
 from backend.kit.uow import unit_of_work
 from notify.models import Delivery, InboxNotification, SubscriptionCredit
 from notify.service import claim_deliveries, expand_events
 from notify.templates import NotificationRules
+from tests.factories import new_phone, staff_tokens
 from tests.notify.conftest import (UNLIMITED_SMS, Person, aliyun_settings, consent, drain, record, tencent_settings,
                                    wechat_citizen)
 
@@ -282,10 +285,11 @@ def test_every_event_rule_names_a_template_with_texts_in_three_languages(setting
     for kind in ("ticket.called", "ticket.turn_near", "appointment.booked", "appointment.reminder",
                  "appointment.cancelled", "appointment.no_show", "appointment.booking_suspended",
                  "case.accepted", "case.refused", "case.supplement_required", "case.approved", "case.denied",
-                 "case.certificate_ready"):
+                 "case.certificate_ready", "case.deadline_warning", "case.overdue"):
         rule = rules.for_event(kind)
         assert rule is not None, kind
         assert set(rule.template.title) == {"zh", "mn", "en"}, kind
+        assert rule.to in ("citizen", "staff"), kind
         assert set(rules.sms.texts(rule.template.name)) == {"zh", "mn", "en"}, kind
 
 
@@ -373,3 +377,47 @@ class TestAClaimerDiesWhileTheProviderHasIt:
         assert (wechat.channel, wechat.status, wechat.last_error) == ("wechat", "dead", "wechat outcome unknown")
         assert _wechat_to(fake_wechat, person.openid) == []     # never sent twice through WeChat
         assert len(_sms_to(aliyun, person.phone)) == 1
+
+
+class TestAClosedAccount:
+    async def test_a_citizen_who_closed_the_account_meanwhile_is_told_nothing(self, notifying, aliyun, fake_wechat):
+        async with notifying.client() as http:
+            person = await _sms_only(http, fake_wechat)
+            event = await _called(notifying.rt, person)
+            while await expand_events(notifying.rt, limit=500):
+                pass
+            closed = await http.delete("/api/v1/me", headers=person.headers, params={"confirm": "true"})
+            assert closed.status_code in (200, 204), closed.text
+        await drain(notifying.rt)
+        delivery = await Delivery.get(event_id=event, channel="sms")
+        assert (delivery.status, delivery.last_error) == ("dead", "recipient_gone")
+        assert _sms_to(aliyun, person.phone) == []
+
+
+class TestResponsibleStaff:
+    async def test_a_yellow_card_reaches_the_responsible_staff_by_sms_and_nobody_else(self, notifying, aliyun):
+        phone = new_phone()
+        async with notifying.client() as http:
+            approver = await staff_tokens(http, Grant("approver", hall="150900", department="gaj"), phone=phone)
+            phoneless = await staff_tokens(http, Grant("approver", hall="150900", department="gaj"))
+        event = await record(notifying.rt, "case.deadline_warning", "case:31", staff=[approver["id"], phoneless["id"]],
+                             receipt="1509002611250001X", item="gaj.QR001", deadline="2026-11-26T09:30:00+00:00")
+        await drain(notifying.rt)
+        (sms,) = _sms_to(aliyun, phone)
+        assert sms["template_code"] == "SMS_000000181"
+        assert sms["template_param"]["receipt"] == "1509002611250001X"
+        assert sms["template_param"]["deadline"] == "2026年11月26日 17:30"
+        deliveries = await Delivery.filter(event_id=event)
+        assert [(d.recipient_kind, d.recipient_id, d.channel, d.status) for d in deliveries] == \
+            [("staff", approver["id"], "sms", "sent")]
+        assert await InboxNotification.filter(event_id=event).count() == 0
+
+    async def test_a_disabled_staff_member_is_not_warned(self, notifying, aliyun):
+        phone = new_phone()
+        async with notifying.client() as http:
+            approver = await staff_tokens(http, Grant("approver", hall="150900"), phone=phone)
+        await disable_staff(notifying.rt, username=approver["username"], actor="system:test")
+        await record(notifying.rt, "case.overdue", "case:32", staff=approver["id"], receipt="1509002611250002X",
+                     item="x", deadline="2026-11-24T09:30:00+00:00")
+        await drain(notifying.rt)
+        assert _sms_to(aliyun, phone) == []

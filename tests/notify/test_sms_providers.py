@@ -5,34 +5,8 @@ import re
 
 import pytest
 
-from backend.settings import AliyunSmsSettings, TencentSmsSettings
 from tests.factories import new_phone
-from tests.fakes.aliyun_sms import FakeAliyunSms
-from tests.fakes.tencent_sms import FakeTencentSms
-
-
-@pytest.fixture(scope="module")
-async def aliyun():
-    async with FakeAliyunSms() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-async def tencent():
-    async with FakeTencentSms() as fake:
-        yield fake
-
-
-def _aliyun_settings(fake: FakeAliyunSms, **changes) -> dict:
-    return {"backend": "aliyun", "aliyun": AliyunSmsSettings(**{
-        "access_key_id": fake.access_key_id, "access_key_secret": fake.access_key_secret, "endpoint": fake.address,
-        "protocol": "http", **changes})}
-
-
-def _tencent_settings(fake: FakeTencentSms, **changes) -> dict:
-    return {"backend": "tencent", "tencent": TencentSmsSettings(**{
-        "secret_id": fake.secret_id, "secret_key": fake.secret_key, "sdk_app_id": fake.sdk_app_id,
-        "endpoint": fake.address, "protocol": "http", **changes})}
+from tests.notify.conftest import aliyun_settings, tencent_settings
 
 
 async def _request_code(http, phone: str, language: str = "zh"):
@@ -41,7 +15,7 @@ async def _request_code(http, phone: str, language: str = "zh"):
 
 class TestAlibabaCloud:
     async def test_the_code_goes_out_on_the_registered_template_and_logs_in(self, app_with, aliyun, capsys):
-        running = await app_with(sms=_aliyun_settings(aliyun))
+        running = await app_with(sms=aliyun_settings(aliyun))
         phone = new_phone()
         async with running.client() as http:
             sent = await _request_code(http, phone)
@@ -57,7 +31,7 @@ class TestAlibabaCloud:
         assert phone not in capsys.readouterr().err   # nothing printed the number, not the SDK either
 
     async def test_the_citizens_language_picks_the_template_registered_for_it(self, app_with, aliyun):
-        running = await app_with(sms=_aliyun_settings(aliyun))
+        running = await app_with(sms=aliyun_settings(aliyun))
         async with running.client() as http:
             assert (await _request_code(http, new_phone(), "mn")).status_code == 202
         assert aliyun.sent[-1]["template_code"] == "SMS_000000002"
@@ -69,7 +43,7 @@ class TestAlibabaCloud:
         ("isv.SMS_TEMPLATE_ILLEGAL", 503, "sms_unavailable"),
     ])
     async def test_what_the_provider_refuses_is_a_clear_answer(self, app_with, aliyun, code, status, error):
-        running = await app_with(sms=_aliyun_settings(aliyun))
+        running = await app_with(sms=aliyun_settings(aliyun))
         aliyun.fail_next(code)
         async with running.client() as http:
             response = await _request_code(http, new_phone())
@@ -80,7 +54,7 @@ class TestAlibabaCloud:
             assert int(response.headers["retry-after"]) > 0
 
     async def test_a_wrong_secret_is_refused_by_the_signature_check_and_answered_503(self, app_with, aliyun):
-        running = await app_with(sms=_aliyun_settings(aliyun, access_key_secret="not-the-secret"))
+        running = await app_with(sms=aliyun_settings(aliyun, access_key_secret="not-the-secret"))
         before = len(aliyun.sent)
         async with running.client() as http:
             response = await _request_code(http, new_phone())
@@ -88,7 +62,7 @@ class TestAlibabaCloud:
         assert len(aliyun.sent) == before
 
     async def test_an_unreachable_provider_is_503(self, app_with, aliyun):
-        running = await app_with(sms=_aliyun_settings(aliyun, endpoint="127.0.0.1:1", timeout_seconds=2))
+        running = await app_with(sms=aliyun_settings(aliyun, endpoint="127.0.0.1:1", timeout_seconds=2))
         async with running.client() as http:
             response = await _request_code(http, new_phone())
         assert response.status_code == 503 and response.json()["code"] == "sms_unavailable"
@@ -97,7 +71,7 @@ class TestAlibabaCloud:
 class TestTencentCloud:
     async def test_the_code_goes_out_with_its_parameters_in_template_order_and_logs_in(self, app_with, tencent,
                                                                                        capsys):
-        running = await app_with(sms=_tencent_settings(tencent))
+        running = await app_with(sms=tencent_settings(tencent))
         phone = new_phone()
         async with running.client() as http:
             sent = await _request_code(http, phone, "en")
@@ -116,7 +90,7 @@ class TestTencentCloud:
         ("FailedOperation.PhoneNumberInBlacklist", 422, "sms_refused"),
     ])
     async def test_what_the_provider_refuses_is_a_clear_answer(self, app_with, tencent, code, status, error):
-        running = await app_with(sms=_tencent_settings(tencent))
+        running = await app_with(sms=tencent_settings(tencent))
         tencent.fail_next(code)
         async with running.client() as http:
             response = await _request_code(http, new_phone())
@@ -125,7 +99,7 @@ class TestTencentCloud:
 
     @pytest.mark.parametrize("changes", [{"secret_key": "not-the-key"}, {"sdk_app_id": "1400999999"}])
     async def test_wrong_credentials_are_refused_by_the_provider_and_answered_503(self, app_with, tencent, changes):
-        running = await app_with(sms=_tencent_settings(tencent, **changes))
+        running = await app_with(sms=tencent_settings(tencent, **changes))
         before = len(tencent.sent)
         async with running.client() as http:
             response = await _request_code(http, new_phone())

@@ -2,7 +2,7 @@
 with 47003 is shortened by the template's rule, or replaced by its fallback, or never sent)."""
 import pytest
 
-from notify.templates import TemplateDataError, WechatMessage, wechat_values
+from notify.templates import NotificationRules, TemplateDataError, WechatMessage, wechat_values
 
 
 def _message(data: dict[str, str], **rules) -> WechatMessage:
@@ -48,3 +48,24 @@ class TestWechatValues:
             wechat_values(_message({"thing1": "{missing}"}), {})
         with pytest.raises(TemplateDataError):
             wechat_values(_message({"colour1": "{x}"}), {"x": "red"})
+
+
+class TestMissingTranslation:
+    def test_a_text_missing_in_a_language_is_said_in_chinese_and_logged_once(self, tmp_path, caplog):
+        templates = tmp_path / "templates"
+        templates.mkdir()
+        (templates / "notifications.toml").write_text(
+            '[events."x.happened"]\ntemplate = "happened"\nto = "citizen"\n'
+            '[templates.happened]\ntitle = {zh = "有新消息", en = "News"}\n', encoding="utf-8")
+        (templates / "sms.toml").write_text('[happened]\nzh = "{what}已办好"\nen = "{what} is done"\n',
+                                            encoding="utf-8")
+        rules = NotificationRules.load(tmp_path)
+        template = rules.for_event("x.happened").template
+        with caplog.at_level("WARNING", logger="ehall.notify"):
+            assert rules.title(template, "mn", {}) == "有新消息"
+            assert rules.body(template, "mn", {"what": "营业执照"}) == "营业执照已办好"
+            assert rules.body(template, "mn", {"what": "营业执照"}) == "营业执照已办好"
+            assert rules.body(template, "en", {"what": "licence"}) == "licence is done"
+        missing = [r for r in caplog.records if r.getMessage() == "notification text missing, zh used"]
+        assert [r.ehall for r in missing] == [{"text": "happened.title", "language": "mn"},
+                                              {"text": "happened.text", "language": "mn"}]

@@ -210,3 +210,56 @@ class TestMyTickets:
         ticket = await kiosk_ticket(client, kiosk, queue_hall.code, "A")
         citizen = bearer(await login_citizen(client, capsys))
         assert (await client.get(f"/api/v1/tickets/{ticket['id']}", headers=citizen)).status_code == 404
+
+
+async def _serve(client, queue_hall, window, clerk, minutes: float) -> None:
+    """The window calls its next ticket and serves it for `minutes`."""
+    called = await client.post(queue_hall.window_path(window, "call-next"), headers=clerk)
+    assert called.status_code == 200, called.text
+    ticket = {"ticket": called.json()["id"]}
+    assert (await client.post(queue_hall.window_path(window, "start"), headers=clerk, json=ticket)).status_code == 200
+    later(minutes)
+    assert (await client.post(queue_hall.window_path(window, "finish"), headers=clerk, json=ticket)).status_code == 200
+
+
+class TestEstimatedWait:
+    async def test_recent_service_times_replace_the_catalogues_figure_once_there_are_some(
+            self, client, capsys, queue_hall, kiosk, clerk):
+        window = await queue_hall.window("A")
+        for minutes in (4, 6):
+            await kiosk_ticket(client, kiosk, queue_hall.code, "A")
+            await _serve(client, queue_hall, window, clerk, minutes)
+        for _ in range(3):
+            await kiosk_ticket(client, kiosk, queue_hall.code, "A")
+        citizen = bearer(await login_citizen(client, capsys))
+        mine = (await client.post("/api/v1/tickets", headers=citizen,
+                                  json={"hall": queue_hall.code, "category": "A"})).json()
+        # 3 ahead x 5 minutes (the mean of 4 and 6; the catalogue says 10) / 1 open window
+        assert mine["people_ahead"] == 3 and mine["estimated_wait_minutes"] == 15
+        await queue_hall.window("A", "B")
+        shown = (await client.get(f"/api/v1/tickets/{mine['id']}", headers=citizen)).json()
+        assert shown["estimated_wait_minutes"] == 8          # 15 / 2 windows, rounded up
+        # another queue of the hall keeps the catalogue's figure until its own tickets finish
+        b_ticket = (await client.post("/api/v1/tickets", headers=citizen,
+                                      json={"hall": queue_hall.code, "category": "B"})).json()
+        await kiosk_ticket(client, kiosk, queue_hall.code, "B")
+        b_shown = (await client.get(f"/api/v1/tickets/{b_ticket['id']}", headers=citizen)).json()
+        assert b_shown["people_ahead"] == 0 and b_shown["estimated_wait_minutes"] == 0
+
+    async def test_only_the_last_recent_service_sample_finished_tickets_count(
+            self, app_with, capsys, queue_hall):
+        running = await app_with(queueing={"recent_service_sample": 1})
+        async with running.client() as http:
+            kiosk = bearer(await staff_tokens(http, Grant("kiosk", hall=queue_hall.code)))
+            clerk = bearer(await staff_tokens(http, Grant("window_clerk", hall=queue_hall.code)))
+            window = await queue_hall.window("A")
+            for minutes in (2, 7):
+                await kiosk_ticket(http, kiosk, queue_hall.code, "A")
+                await _serve(http, queue_hall, window, clerk, minutes)
+            await kiosk_ticket(http, kiosk, queue_hall.code, "A")
+            await kiosk_ticket(http, kiosk, queue_hall.code, "A")
+            citizen = bearer(await login_citizen(http, capsys))
+            mine = (await http.post("/api/v1/tickets", headers=citizen,
+                                    json={"hall": queue_hall.code, "category": "A"})).json()
+        # 2 ahead x 7 minutes: the last finished ticket only, not the mean 4.5 of both
+        assert mine["people_ahead"] == 2 and mine["estimated_wait_minutes"] == 14

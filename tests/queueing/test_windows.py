@@ -6,7 +6,7 @@ from backend.kit.auth import Grant
 from backend.kit.models import OutboxEvent
 from backend.queueing.models import Ticket
 from tests.factories import bearer, login_citizen, staff_tokens
-from tests.rows import make_department
+from tests.rows import make_category, make_department
 from tests.queueing.conftest import kiosk_ticket, later
 
 
@@ -257,6 +257,80 @@ class TestRequeue:
         assert refused.status_code == 403
 
 
+class TestSetPriority:
+    """优先 elderly/disabled set by a clerk, not only by the kiosk: a compare-and-swap on a waiting ticket."""
+
+    async def _set(self, client, headers, ticket: dict, priority: str):
+        return await client.post(f"/api/v1/staff/tickets/{ticket['id']}/priority", headers=headers,
+                                 json={"priority": priority})
+
+    async def test_a_clerk_marks_a_waiting_ticket_elderly_and_it_is_called_first(
+            self, client, queue_hall, kiosk, clerk):
+        first = await kiosk_ticket(client, kiosk, queue_hall.code, "A")
+        later(1)
+        herder = await kiosk_ticket(client, kiosk, queue_hall.code, "A")
+        marked = await self._set(client, clerk, herder, "elderly")
+        assert marked.status_code == 200, marked.text
+        assert marked.json()["priority"] == "elderly" and marked.json()["people_ahead"] == 0
+        event = await OutboxEvent.filter(kind="ticket.priority_changed", aggregate=f"ticket:{herder['id']}").get()
+        assert event.payload["priority"] == "elderly" and event.payload["previous"] == "normal"
+        window = await queue_hall.window("A")
+        assert (await _call(client, queue_hall, window, clerk))["id"] == herder["id"]
+        assert (await Ticket.get(id=first["id"])).status == "waiting"
+
+    async def test_a_ticket_that_has_left_the_queue_is_409_with_its_state(self, client, queue_hall, kiosk, clerk):
+        await kiosk_ticket(client, kiosk, queue_hall.code, "A")
+        window = await queue_hall.window("A")
+        called = await _call(client, queue_hall, window, clerk)
+        stale = await self._set(client, clerk, called, "disabled")
+        assert stale.status_code == 409 and stale.json()["code"] == "ticket_state_conflict"
+        assert stale.json()["ticket_status"] == "called" and stale.json()["ticket_window"] == window.number
+        assert (await Ticket.get(id=called["id"])).priority == "normal"
+
+    async def test_appointment_comes_only_from_check_in(self, client, queue_hall, kiosk, clerk):
+        ticket = await kiosk_ticket(client, kiosk, queue_hall.code, "A")
+        assert (await self._set(client, clerk, ticket, "appointment")).status_code == 422
+        missing = await client.post("/api/v1/staff/tickets/987654321/priority", headers=clerk,
+                                    json={"priority": "elderly"})
+        assert missing.status_code == 404 and missing.json()["code"] == "ticket_not_found"
+
+    async def test_only_a_clerk_whose_grant_reaches_the_hall_and_the_queues_department(
+            self, client, queue_hall, kiosk):
+        served = await make_department(queue_hall.code)
+        other = await make_department(queue_hall.code)
+        await make_category(queue_hall.code, prefix="C", departments=[served.code])
+        ticket = await kiosk_ticket(client, kiosk, queue_hall.code, "C")
+        outsiders = [Grant("window_clerk", hall="150902"), Grant("window_clerk", hall=queue_hall.code,
+                                                                 department=other.code)]
+        for grant in outsiders:
+            refused = await self._set(client, bearer(await staff_tokens(client, grant)), ticket, "elderly")
+            assert refused.status_code == 403 and refused.json()["code"] == "out_of_scope"
+        refused = await self._set(client, kiosk, ticket, "elderly")
+        assert refused.status_code == 403 and refused.json()["code"] == "forbidden_role"
+        assert (await Ticket.get(id=ticket["id"])).priority == "normal"
+        department_clerk = bearer(await staff_tokens(
+            client, Grant("window_clerk", hall=queue_hall.code, department=served.code)))
+        assert (await self._set(client, department_clerk, ticket, "disabled")).json()["priority"] == "disabled"
+
+    async def test_a_mark_racing_a_call_either_lands_before_it_or_is_409(self, client, queue_hall, kiosk, clerk):
+        tickets = [await kiosk_ticket(client, kiosk, queue_hall.code, "A") for _ in range(4)]
+        windows = [await queue_hall.window("A") for _ in range(4)]
+        responses = await asyncio.gather(
+            *(self._set(client, clerk, ticket, "elderly") for ticket in tickets),
+            *(client.post(queue_hall.window_path(w, "call-next"), headers=clerk) for w in windows))
+        marks, calls = responses[:4], responses[4:]
+        assert [r.status_code for r in calls] == [200] * 4, [r.text for r in calls]
+        for ticket, mark in zip(tickets, marks):
+            row = await Ticket.get(id=ticket["id"])
+            events = await OutboxEvent.filter(kind="ticket.priority_changed", aggregate=f"ticket:{row.id}").count()
+            assert row.status == "called"
+            if mark.status_code == 200:
+                assert row.priority == "elderly" and events == 1
+            else:
+                assert mark.status_code == 409 and mark.json()["ticket_status"] == "called", mark.text
+                assert row.priority == "normal" and events == 0
+
+
 class TestHallQueue:
     async def test_waiting_tickets_per_queue_in_calling_order(self, client, queue_hall, kiosk, clerk):
         first = await kiosk_ticket(client, kiosk, queue_hall.code, "A")
@@ -273,15 +347,20 @@ class TestHallQueue:
 
 
 class TestTurnNear:
-    async def test_recorded_once_per_ticket_when_three_or_fewer_are_ahead_after_a_call(
-            self, client, capsys, queue_hall, kiosk, clerk):
-        for _ in range(4):
+    async def _behind(self, client, capsys, queue_hall, kiosk, slips: int):
+        """A citizen's ticket behind `slips` kiosk slips in queue A, an open window for A, and the turn-near
+        events of the citizen's ticket."""
+        for _ in range(slips):
             await kiosk_ticket(client, kiosk, queue_hall.code, "A")
         citizen = bearer(await login_citizen(client, capsys))
         mine = (await client.post("/api/v1/tickets", headers=citizen,
                                   json={"hall": queue_hall.code, "category": "A"})).json()
         window = await queue_hall.window("A")
-        events = OutboxEvent.filter(kind="ticket.turn_near", aggregate=f"ticket:{mine['id']}")
+        return mine, window, OutboxEvent.filter(kind="ticket.turn_near", aggregate=f"ticket:{mine['id']}")
+
+    async def test_recorded_once_per_ticket_when_three_or_fewer_are_ahead_after_a_call(
+            self, client, capsys, queue_hall, kiosk, clerk):
+        mine, window, events = await self._behind(client, capsys, queue_hall, kiosk, 4)
         ticket = await _call(client, queue_hall, window, clerk)        # 3 ahead of mine now
         event = await events.get()
         assert event.payload["people_ahead"] == 3 and event.payload["number"] == mine["number"]
@@ -292,3 +371,16 @@ class TestTurnNear:
         # kiosk slips have nobody to tell
         assert not await OutboxEvent.filter(kind="ticket.turn_near",
                                             aggregate=f"ticket:{ticket['id']}").exists()
+
+    async def test_a_halls_own_n_decides_when_it_is_recorded(self, app_with, capsys, queue_hall):
+        running = await app_with(queueing={"turn_near_by_hall": {queue_hall.code: 1}})
+        async with running.client() as http:
+            kiosk = bearer(await staff_tokens(http, Grant("kiosk", hall=queue_hall.code)))
+            clerk = bearer(await staff_tokens(http, Grant("window_clerk", hall=queue_hall.code)))
+            _, window, events = await self._behind(http, capsys, queue_hall, kiosk, 3)
+            ticket = await _call(http, queue_hall, window, clerk)      # 2 ahead: the default 3 would tell now
+            assert not await events.exists()
+            await _act(http, queue_hall, window, "skip", clerk, ticket)
+            await _call(http, queue_hall, window, clerk)               # 1 ahead: this hall's N
+            event = await events.get()
+            assert event.payload["people_ahead"] == 1 and event.payload["hall"] == queue_hall.code
