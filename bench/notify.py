@@ -496,7 +496,20 @@ def main() -> None:
         asyncio.run(seed_citizens(args.seed_citizens, args.wechat_share))
         return
     args.workers = [int(n) for n in args.workers.split(",") if n.strip()]
-    asyncio.run(bench(args))
+    asyncio.run(_cleaned_up_on_signal(bench(args)))
+
+
+async def _cleaned_up_on_signal(work) -> None:
+    """SIGINT or SIGTERM cancels the run, so its `finally` stops the processes and drops the database,
+    also when started in the background (where a shell leaves SIGINT ignored)."""
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, task.cancel)
+    try:
+        await work
+    except asyncio.CancelledError:
+        sys.exit("bench: stopped by a signal; processes stopped, database dropped")
 
 
 if __name__ == "__main__":

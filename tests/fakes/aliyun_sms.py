@@ -7,7 +7,6 @@ given (a wrong secret is answered as Alibaba Cloud does: 400 SignatureDoesNotMat
 are HTTP 200 with `Code`: "OK" with a `BizId`, or an `isv.*` code the test asked for."""
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -86,8 +85,6 @@ class FakeAliyunSms(RecordingFake):
         @app.post("/")
         async def rpc(request: Request) -> HTTPResponse:
             request_id = str(uuid.uuid4()).upper()
-            if self.answer_delay_seconds:
-                await asyncio.sleep(self.answer_delay_seconds)
             action = request.headers.get("x-acs-action")
             if action not in ("SendSms", "QuerySendDetails"):
                 return json_response({"Code": "InvalidAction.NotFound", "Message": "Specified api is not found",

@@ -7,7 +7,6 @@ fake verifies with the secret key it was given (a wrong key is answered as Tence
 "Ok" with a SerialNo, or a code the test asked for."""
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -87,8 +86,6 @@ class FakeTencentSms(RecordingFake):
         @app.post("/")
         async def api(request: Request) -> HTTPResponse:
             request_id = str(uuid.uuid4())
-            if self.answer_delay_seconds:
-                await asyncio.sleep(self.answer_delay_seconds)
             if not self._signature_matches(request):
                 return json_response({"Response": {"Error": {
                     "Code": "AuthFailure.SignatureFailure",
@@ -125,6 +122,7 @@ class FakeTencentSms(RecordingFake):
                     statuses.append({"SerialNo": serial, "PhoneNumber": number, "Fee": 1,
                                      "SessionContext": call["session_context"], "Code": "Ok",
                                      "Message": "send success", "IsoCode": "CN"})
+            await self._answer_delay()   # taken: the answer is on its way back
             return json_response({"Response": {"SendStatusSet": statuses, "RequestId": request_id}})
 
         return app
