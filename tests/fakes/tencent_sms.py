@@ -122,6 +122,7 @@ class FakeTencentSms(RecordingFake):
                     statuses.append({"SerialNo": serial, "PhoneNumber": number, "Fee": 1,
                                      "SessionContext": call["session_context"], "Code": "Ok",
                                      "Message": "send success", "IsoCode": "CN"})
+            await self._answer_delay()   # taken: the answer is on its way back
             return json_response({"Response": {"SendStatusSet": statuses, "RequestId": request_id}})
 
         return app

@@ -114,6 +114,8 @@ class FakeWechat(LoopbackFake):
         self.token_lifetime = 7200
         # Seconds a token endpoint takes to answer: widens the window in which racing clients overlap.
         self.token_delay_seconds = 0.0
+        # Seconds a subscribe message takes to answer, as WeChat's round trip would (bench/notify.py).
+        self.send_delay_seconds = 0.0
         self.token_fetches = 0
         self.sent_messages: list[dict[str, Any]] = []
         self.wxacode_requests: list[dict[str, Any]] = []
@@ -308,6 +310,8 @@ class FakeWechat(LoopbackFake):
 
         @app.post("/cgi-bin/message/subscribe/send")
         async def subscribe_send(request: Request) -> HTTPResponse:
+            if self.send_delay_seconds:
+                await asyncio.sleep(self.send_delay_seconds)
             error = self._forced_error("cgi-bin/message/subscribe/send") or self._token_error(request)
             if error:
                 return _error(error)
