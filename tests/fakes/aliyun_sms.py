@@ -102,7 +102,7 @@ class FakeAliyunSms(RecordingFake):
                     "template_param": json.loads(params.get("TemplateParam") or "{}"),
                     "out_id": params.get("OutId")}
             with self._lock:
-                code = self._forced_code()
+                code = self._forced_code(call["phone_numbers"])
                 if code is None and not all(p.isdigit() and len(p) == 11 for p in call["phone_numbers"].split(",")):
                     code = "isv.MOBILE_NUMBER_ILLEGAL"
                 if code:

@@ -127,12 +127,17 @@ class RecordingFake(LoopbackFake):
         if self.answer_delay_seconds:
             await asyncio.sleep(self.answer_delay_seconds)
 
-    def fail_next(self, code: str, times: int = 1) -> None:
+    def fail_next(self, code: str, times: int = 1, *, to: str | None = None) -> None:
         """Refuse the next `times` messages with the provider's `code` (a provider that answers each number
-        of a send on its own counts each number as a message)."""
+        of a send on its own counts each number as a message); with `to`, only messages to that number
+        (a test sharing the fake with other tests' messages refuses its own)."""
         with self._lock:
-            self._fail_next.extend([code] * times)
+            self._fail_next.extend([(code, to)] * times)
 
-    def _forced_code(self) -> str | None:
+    def _forced_code(self, number: str = "") -> str | None:
         """The code a test asked for the message at hand, if any; the caller holds `_lock`."""
-        return self._fail_next.pop(0) if self._fail_next else None
+        for index, (code, to) in enumerate(self._fail_next):
+            if to is None or number.endswith(to):
+                del self._fail_next[index]
+                return code
+        return None

@@ -108,7 +108,7 @@ class FakeTencentSms(RecordingFake):
                 for number in body.get("PhoneNumberSet", []):
                     call = {"phone": number, "sign_name": body.get("SignName"), "template_id": body.get("TemplateId"),
                             "params": body.get("TemplateParamSet", []), "session_context": body.get("SessionContext")}
-                    code = self._forced_code()
+                    code = self._forced_code(number)
                     if code is None and not re.fullmatch(r"\+861\d{10}", number):
                         code = "InvalidParameterValue.IncorrectPhoneNumber"
                     if code:

@@ -146,10 +146,11 @@ class FakeWechat(LoopbackFake):
             self._phone_codes[code] = (phone, country_code)
         return code
 
-    def fail_next(self, path: str, errcode: int, times: int = 1) -> None:
-        """Answer the next `times` calls of `path` (e.g. "sns/jscode2session") with this errcode."""
+    def fail_next(self, path: str, errcode: int, times: int = 1, *, touser: str | None = None) -> None:
+        """Answer the next `times` calls of `path` (e.g. "sns/jscode2session") with this errcode; with
+        `touser`, only subscribe messages to that openid (the fake is shared by the whole run)."""
         with self._lock:
-            self._forced_errors.setdefault(path.strip("/"), []).extend([errcode] * times)
+            self._forced_errors.setdefault(path.strip("/"), []).extend([(errcode, touser)] * times)
 
     def invalidate_tokens(self) -> None:
         """Every token issued so far now answers 40001, as after a secret reset or forced refresh."""
@@ -170,10 +171,14 @@ class FakeWechat(LoopbackFake):
 
     # ---- the API -----------------------------------------------------------------------------
 
-    def _forced_error(self, path: str) -> int | None:
+    def _forced_error(self, path: str, touser: str | None = None) -> int | None:
         with self._lock:
-            queue = self._forced_errors.get(path)
-            return queue.pop(0) if queue else None
+            queue = self._forced_errors.get(path, [])
+            for index, (errcode, wanted) in enumerate(queue):
+                if wanted is None or wanted == touser:
+                    del queue[index]
+                    return errcode
+            return None
 
     def _token_error(self, request: Request) -> int | None:
         value = request.args.get("access_token")
@@ -312,10 +317,11 @@ class FakeWechat(LoopbackFake):
         async def subscribe_send(request: Request) -> HTTPResponse:
             if self.send_delay_seconds:
                 await asyncio.sleep(self.send_delay_seconds)
-            error = self._forced_error("cgi-bin/message/subscribe/send") or self._token_error(request)
+            body = _body(request)
+            error = self._forced_error("cgi-bin/message/subscribe/send", (body or {}).get("touser")) \
+                or self._token_error(request)
             if error:
                 return _error(error)
-            body = _body(request)
             if body is None:
                 return _error(47001)
             if not body.get("touser"):

@@ -133,7 +133,7 @@ class TestWechatFirst:
         async with notifying.client() as http:
             person = await wechat_citizen(http, fake_wechat)
             await consent(http, person, TICKET_CALLED)
-        fake_wechat.fail_next("cgi-bin/message/subscribe/send", -1)
+        fake_wechat.fail_next("cgi-bin/message/subscribe/send", -1, touser=person.openid)
         event = await _called(notifying.rt, person)
         await drain(notifying.rt)
         wechat = await Delivery.get(event_id=event, channel="wechat")
@@ -166,7 +166,7 @@ class TestRetries:
     async def test_a_provider_refusal_to_try_later_backs_off_then_sends(self, notifying, aliyun, fake_wechat):
         async with notifying.client() as http:
             person = await wechat_citizen(http, fake_wechat)
-        aliyun.fail_next("isv.BUSINESS_LIMIT_CONTROL")
+        aliyun.fail_next("isv.BUSINESS_LIMIT_CONTROL", to=person.phone)
         event = await _called(notifying.rt, person)
         await drain(notifying.rt)
         sms = await Delivery.get(event_id=event, channel="sms")
@@ -180,7 +180,7 @@ class TestRetries:
         running = await app_with(sms=aliyun_settings(aliyun), notify=UNLIMITED_SMS | {"max_attempts": 2, "retry_base_seconds": 10})
         async with running.client() as http:
             person = await wechat_citizen(http, fake_wechat)
-        aliyun.fail_next("isp.SYSTEM_ERROR", times=2)
+        aliyun.fail_next("isp.SYSTEM_ERROR", times=2, to=person.phone)
         event = await _called(running.rt, person)
         await drain(running.rt)
         clock.advance(timedelta(seconds=20))
@@ -191,7 +191,7 @@ class TestRetries:
     async def test_a_number_the_provider_refuses_is_dead_at_once(self, notifying, aliyun, fake_wechat):
         async with notifying.client() as http:
             person = await wechat_citizen(http, fake_wechat)
-        aliyun.fail_next("isv.MOBILE_NUMBER_ILLEGAL")
+        aliyun.fail_next("isv.MOBILE_NUMBER_ILLEGAL", to=person.phone)
         event = await _called(notifying.rt, person)
         await drain(notifying.rt)
         sms = await Delivery.get(event_id=event, channel="sms")
@@ -300,7 +300,7 @@ class TestWechatRefusesTheMessage:
         async with notifying.client() as http:
             person = await wechat_citizen(http, fake_wechat)
             await consent(http, person, TICKET_CALLED)
-        fake_wechat.fail_next("cgi-bin/message/subscribe/send", 47003)
+        fake_wechat.fail_next("cgi-bin/message/subscribe/send", 47003, touser=person.openid)
         event = await _called(notifying.rt, person)
         await drain(notifying.rt)
         wechat = await Delivery.get(event_id=event, channel="wechat")

@@ -86,7 +86,7 @@ class TestDeadLetters:
         async with running.client() as http:
             person = await wechat_citizen(http, fake_wechat)
             admin = bearer(await staff_tokens(http, Grant("admin")))
-            aliyun.fail_next("isp.SYSTEM_ERROR")
+            aliyun.fail_next("isp.SYSTEM_ERROR", to=person.phone)
             event = await record(running.rt, "ticket.called", "ticket:1", citizen=person.citizen_id,
                                  hall="150900", number="A001", window="01")
             await drain(running.rt)
