@@ -5,6 +5,7 @@ providers send the template registered with them for that language, with its par
 from __future__ import annotations
 
 import json
+import logging
 import string
 import sys
 import tomllib
@@ -67,6 +68,8 @@ class ConsoleSmsSender:
     async def was_sent(self, phone: str, reference: str, *, since: datetime) -> bool | None:
         return None   # a console keeps no record: development only, where a second print harms nobody
 
+
+log = logging.getLogger("ehall.notify")
 
 # Alibaba Cloud keeps send records by the day (in China's time, the halls' business zone); a lookup reads
 # at most this many pages of 50 messages of one number and day
@@ -136,6 +139,9 @@ class AliyunSmsSender:
         """QuerySendDetails lists every message to `phone` of a day (waiting, delivered or failed) with
         the OutId it was sent with: whether `reference` is among them is a definite answer."""
         from alibabacloud_dysmsapi20170525.models import QuerySendDetailsRequest
+        from alibabacloud_tea_openapi.exceptions import (
+            AlibabaCloudException, ServerException, ThrottlingException,
+        )
 
         day = since.astimezone(clock.business_zone()).date()
         last = clock.now().astimezone(clock.business_zone()).date()
@@ -145,7 +151,11 @@ class AliyunSmsSender:
                                                   current_page=page)
                 try:
                     response = await self._client.query_send_details_async(request)
-                except Exception:
+                except AlibabaCloudException as error:  # an HTTP error answer, as for a send
+                    raise _aliyun_error(str(error.code),
+                                        server_side=isinstance(error, (ServerException, ThrottlingException))) from None
+                except Exception as error:  # the network (the SDK wraps it differently each time): ask later
+                    log.warning("aliyun lookup unreachable: %s", type(error).__name__)
                     raise SmsError(self.provider, "lookup_failed", retryable=True) from None
                 if response.body.code != "OK":
                     raise _aliyun_error(response.body.code)
@@ -217,7 +227,8 @@ class TencentSmsSender:
             response = await self._client.PullSmsSendStatusByPhoneNumber(request)
         except TencentCloudSDKException as error:
             raise _tencent_error(error.get_code() or "unknown") from None
-        except Exception:
+        except Exception as error:  # the network: ask again later
+            log.warning("tencent lookup unreachable: %s", type(error).__name__)
             raise SmsError(self.provider, "lookup_failed", retryable=True) from None
         if any(report.SessionContext == reference for report in response.PullSmsSendStatusSet or []):
             return True

@@ -137,7 +137,7 @@ class RedisBroker:
             try:
                 if new:
                     await self._subscribe_confirmed(new)
-            except BaseException:
+            except BaseException:  # cancelled or failed alike: forget the follower, then let it through
                 self._local.remove(queue, channels)
                 raise
         try:
@@ -164,7 +164,7 @@ class RedisBroker:
             confirmed = await pubsub.get_message(timeout=5)
             if confirmed is None or confirmed["type"] != "subscribe":
                 raise RedisConnectionError("redis did not confirm the subscription")
-        except BaseException:
+        except BaseException:  # cancelled or failed alike: close the half-made subscription, re-raise
             try:
                 await pubsub.aclose()
             except (RedisError, OSError):

@@ -42,7 +42,7 @@ class _TransactionContext(SqliteTransactionContext):
         try:
             await self.ensure_connection()
             await self.connection.begin()
-        except BaseException:
+        except BaseException:  # a cancellation too: the lock must not outlive a BEGIN that never ran
             self._trxlock.release()
             raise
         self.token = get_connections().set(self.connection_name, self.connection)
