@@ -14,6 +14,8 @@ from backend.accounts.routes import bp as accounts_bp
 from backend.accounts.sessions import session_revoked
 from backend.appointments.routes import bp as appointments_bp
 from backend.catalog.routes import bp as catalog_bp
+from backend.consult.routes import bp as consult_bp
+from backend.consult.sockets import bp as consult_sockets_bp
 from backend.kit.cache import AnswerCache
 from backend.kit.cors import CorsPolicy
 from backend.kit.db import close_db, init_db
@@ -25,6 +27,7 @@ from backend.kit.jobs import JobRunner
 from backend.kit.observability import configure_logging, observe_request
 from backend.kit.openapi import document_websockets
 from backend.kit.pii import PiiCipher, redact_text
+from backend.kit.presence import MemoryPresence, RedisPresence
 from backend.kit.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from backend.kit.realtime import MemoryBroker, RedisBroker
 from backend.kit.sessions import MemorySessionRevocations, RedisSessionRevocations
@@ -35,7 +38,7 @@ from backend.ops.routes import bp as ops_bp
 from backend.queueing.routes import bp as queueing_bp
 from backend.queueing.sockets import bp as queueing_sockets_bp
 from backend.runtime import Runtime
-from backend.settings import Settings
+from backend.settings import Settings, WechatSettings
 from miniprogram_api.routes import bp as miniprogram_bp
 from miniprogram_api.wechat import WechatGateway
 from notify.dispatcher import Dispatcher
@@ -70,12 +73,22 @@ def build_runtime(settings: Settings, messages: MessageCatalogue | None = None) 
         else MemorySessionRevocations(keep),
         password_checks=WorkGate(running=settings.staff.password_checks_running,
                                  waiting=settings.staff.password_checks_waiting),
+        presence=RedisPresence(redis, settings.redis_prefix, ttl=settings.consult.presence_ttl_seconds,
+                               heartbeat=settings.consult.presence_heartbeat_seconds) if redis
+        else MemoryPresence(),
+        official_account=WechatGateway(settings, redis, account=WechatSettings(
+            appid=settings.official_account.appid or "wx-official-account-unset",
+            secret=settings.official_account.secret, api_base_url=settings.wechat.api_base_url,
+            token_refresh_margin_seconds=settings.wechat.token_refresh_margin_seconds,
+            token_lock_timeout_seconds=settings.wechat.token_lock_timeout_seconds,
+            timeout_seconds=settings.wechat.timeout_seconds)),
     )
 
 
 async def close_runtime(rt: Runtime) -> None:
     await rt.broker.close()
     await rt.wechat.close()
+    await rt.official_account.close()
     if rt.redis is not None:
         await rt.redis.aclose()
 
@@ -108,7 +121,7 @@ def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool
     messages = MessageCatalogue.load(settings.resolved_config_dir() / "messages" / "errors.toml")
 
     for blueprint in (ops_bp, docs_bp, catalog_bp, accounts_bp, appointments_bp, queueing_bp,
-                      queueing_sockets_bp, miniprogram_bp, notify_bp, notify_sockets_bp):
+                      queueing_sockets_bp, consult_bp, consult_sockets_bp, miniprogram_bp, notify_bp, notify_sockets_bp):
         app.blueprint(blueprint)
     document_websockets(app)
 

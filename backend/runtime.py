@@ -16,6 +16,7 @@ from backend.kit.gate import WorkGate
 from backend.kit.gateways import SmsSender, WechatGateway
 from backend.kit.i18n import MessageCatalogue
 from backend.kit.pii import PiiCipher
+from backend.kit.presence import Presence
 from backend.kit.ratelimit import RateLimiter
 from backend.kit.realtime import Broker
 from backend.kit.sessions import SessionRevocations
@@ -39,3 +40,5 @@ class Runtime:
     log: logging.Logger
     revocations: SessionRevocations
     password_checks: WorkGate          # argon2 verifications in flight
+    presence: Presence                 # who holds an open socket now (consulting's staff and citizens)
+    official_account: WechatGateway    # the official account's API (its own appid and access token)

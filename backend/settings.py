@@ -26,7 +26,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-__all__ = ["Settings", "load_settings", "mask_url_password", "PROJECT_ROOT"]
+__all__ = ["Settings", "WechatSettings", "load_settings", "mask_url_password", "PROJECT_ROOT"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TOML = PROJECT_ROOT / "config" / "default.toml"
@@ -100,6 +100,33 @@ class WechatSettings(BaseModel):
     token_refresh_margin_seconds: int = 300
     token_lock_timeout_seconds: float = 10
     timeout_seconds: float = 5
+
+
+class OfficialAccountSettings(BaseModel):
+    """The centre's official account (公众号): its callback (POST /wechat/oa/callback) and its
+    customer-service messages. The secrets come from the environment only; with no `token` every
+    callback is refused."""
+    appid: str = ""
+    secret: SecretStr = SecretStr("")               # EHALL_OFFICIAL_ACCOUNT__SECRET
+    token: SecretStr = SecretStr("")                # EHALL_OFFICIAL_ACCOUNT__TOKEN: signs every callback
+    encoding_aes_key: SecretStr = SecretStr("")     # EHALL_OFFICIAL_ACCOUNT__ENCODING_AES_KEY: safe mode
+    # how long WeChat lets customer-service messages follow a follower's last message
+    reply_window_hours: float = Field(48, gt=0, le=48)
+    # where a follower's questions go: the hall, and its department ("" = the hall's comprehensive desk)
+    hall: str = "150900"
+    department: str = ""
+
+
+class ConsultSettings(BaseModel):
+    # open and pending conversations one staff member is given automatically; more wait in the queue
+    max_open_per_staff: int = Field(8, ge=1, le=1000)
+    # a held socket counts as online this long past its last heartbeat (a process that died)
+    presence_ttl_seconds: float = Field(60, gt=0, le=3600)
+    presence_heartbeat_seconds: float = Field(20, gt=0, le=3600)
+    # messages a conversation socket's snapshot carries (older ones: GET .../messages)
+    snapshot_messages: int = Field(50, ge=1, le=500)
+    # WeChat content security (msg_sec_check v2) scene for a citizen's question: 4 = social
+    security_scene: int = Field(4, ge=1, le=4)
 
 
 class CatalogSettings(BaseModel):
@@ -258,6 +285,8 @@ class Settings(BaseSettings):
     queueing: QueueSettings = QueueSettings()
     worker: WorkerSettings = WorkerSettings()
     notify: NotifySettings = NotifySettings()
+    consult: ConsultSettings = ConsultSettings()
+    official_account: OfficialAccountSettings = OfficialAccountSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -344,7 +373,8 @@ def _mask_query_parameter(parameter: str) -> str:
 
 _SECRET_PATHS = [("jwt_secret",), ("pii_keys",), ("pii_index_key",), ("wechat", "secret"), ("metrics", "token"),
                  ("sms", "aliyun", "access_key_secret"), ("sms", "tencent", "secret_key"),
-                 ("notify", "receipt_token")]
+                 ("notify", "receipt_token"), ("official_account", "secret"), ("official_account", "token"),
+                 ("official_account", "encoding_aes_key")]
 
 
 def _development_secrets(var_dir: Path) -> dict[str, str]:

@@ -29,7 +29,7 @@ from wechatpy.exceptions import WeChatClientException
 
 from backend.kit.errors import AppError, FieldError
 from backend.kit.gateways import WechatSession
-from backend.settings import Settings
+from backend.settings import Settings, WechatSettings
 
 __all__ = ["WechatGateway", "WechatSession", "MiniProgramClient", "MiniProgramWxa"]
 
@@ -50,6 +50,9 @@ _ERRORS: dict[int, tuple[str, int]] = {
     40003: ("wechat_request_refused", 502),   # not an openid of this appid
     40037: ("wechat_request_refused", 502),   # no such template
     41030: ("wechat_request_refused", 502),   # no such page
+    # customer-service messages: more than 48 hours since the follower last wrote, or over the replies allowed
+    45015: ("wechat_reply_window_closed", 409),
+    45047: ("wechat_reply_window_closed", 409),
 }
 
 # The token for the wechatpy call running in this context. Each call runs in its own copy of the
@@ -200,8 +203,10 @@ def _app_error(errcode: int | None) -> AppError:
 class WechatGateway:
     """Async access to the WeChat mini-program server API for one appid."""
 
-    def __init__(self, settings: Settings, redis: Redis | None = None):
-        wechat = settings.wechat
+    def __init__(self, settings: Settings, redis: Redis | None = None, *, account: WechatSettings | None = None):
+        """`account`: another WeChat account than the mini-program's (the official account's appid and
+        secret), with its own access token."""
+        wechat = account or settings.wechat
         self._client = MiniProgramClient(wechat.appid, wechat.secret.get_secret_value(),
                                          api_base_url=wechat.api_base_url, timeout=wechat.timeout_seconds)
         self._margin = wechat.token_refresh_margin_seconds
@@ -243,6 +248,11 @@ class WechatGateway:
         """Content security v2: "pass", "review" or "risky". scene: 1 profile, 2 comment, 3 forum, 4 social."""
         result = _json(await self._call(self._client.wxa.msg_sec_check_v2, openid, content, scene))
         return result["result"]["suggest"]
+
+    async def send_customer_service_text(self, openid: str, content: str) -> None:
+        """POST cgi-bin/message/custom/send: a text to an official-account follower within the 48 hours
+        after they last wrote (45015 outside them: AppError "wechat_reply_window_closed")."""
+        await self._call(self._client.message.send_text, openid, content)
 
     async def get_wxa_code_unlimited(self, scene: str, page: str | None = None, *, check_path: bool = True,
                                      env_version: str = "release", width: int = 430) -> bytes:

@@ -29,7 +29,7 @@ from tortoise.expressions import F, Q
 
 from backend.accounts.citizens import notification_contacts
 from backend.accounts.staff import staff_contacts
-from backend.catalog.service import get_hall_summary, get_service_item, kept
+from backend.catalog.service import get_department, get_hall_summary, get_service_item, kept
 from backend.kit import clock
 from backend.kit.auth import Principal
 from backend.kit.contacts import NotificationContact
@@ -86,6 +86,14 @@ async def _item_name(rt: Runtime, code: str, language: str) -> str:
     return {"mn": item.name_mn, "en": item.name_en}.get(language) or item.name
 
 
+async def _department_name(rt: Runtime, code: str, language: str) -> str:
+    try:
+        department = await kept(rt, key=("notify.department", code), build=lambda: get_department(rt, code=code))
+    except (AppError, ValidationError):
+        return code
+    return {"mn": department.name_mn, "en": department.name_en}.get(language) or department.name
+
+
 def _local_time(value: str, language: str) -> str:
     local = datetime.fromisoformat(value).astimezone(clock.business_zone())
     if language == "zh":
@@ -105,6 +113,10 @@ async def _params(rt: Runtime, rules: NotificationRules, rule: EventRule, event:
         params["hall"] = await _hall_name(rt, payload["hall"], language)
     if isinstance(payload.get("item"), str):
         params["item"] = await _item_name(rt, payload["item"], language)
+    if isinstance(payload.get("department"), str):
+        # "" is a hall's comprehensive desk: the hall's name says who answered
+        params["department"] = await _department_name(rt, payload["department"], language) \
+            if payload["department"] else params.get("hall", "")
     if isinstance(payload.get("starts_at"), str):
         params["time"] = _local_time(payload["starts_at"], language)
     if isinstance(payload.get("deadline"), str):

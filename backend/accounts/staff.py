@@ -23,7 +23,7 @@ from backend.runtime import Runtime
 __all__ = [
     "create_staff", "disable_staff", "set_staff_grants", "login_staff", "get_staff_profile",
     "check_new_staff", "check_staff_password", "check_grants", "USERNAME_PATTERN",
-    "PASSWORD_MIN_LENGTH", "PASSWORD_MAX_LENGTH", "set_staff_phone", "staff_contacts",
+    "PASSWORD_MIN_LENGTH", "PASSWORD_MAX_LENGTH", "set_staff_phone", "staff_contacts", "active_staff_grants",
 ]
 
 # lowercase, so that "Admin" and "admin" cannot be two people; no spaces, so a name survives a shell
@@ -218,3 +218,19 @@ async def get_staff_profile(rt: Runtime, *, principal: Principal) -> StaffProfil
     return StaffProfile(id=staff.id, username=staff.username, display_name=staff.display_name,
                         grants=[GrantOut(role=g.role, hall=g.hall, department=g.department)
                                 for g in principal.grants])
+
+
+async def active_staff_grants(rt: Runtime, *, staff_ids: Iterable[int],
+                              tx: UnitOfWork | None = None) -> dict[int, tuple[Grant, ...]]:
+    """The grants of the active staff members among `staff_ids`, as the database holds them now."""
+    wanted = list(staff_ids)
+    if not wanted:
+        return {}
+    query = StaffGrant.filter(staff_id__in=wanted, staff__active=True)
+    rows = await (query.using_db(tx.tx) if tx is not None else query) \
+        .order_by("staff_id", "id").values("staff_id", "role", "hall_code", "department_code")
+    grants: dict[int, tuple[Grant, ...]] = {}
+    for row in rows:
+        grants[row["staff_id"]] = grants.get(row["staff_id"], ()) + (
+            Grant(role=row["role"], hall=row["hall_code"], department=row["department_code"]),)
+    return grants

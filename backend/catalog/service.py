@@ -35,6 +35,7 @@ __all__ = [
     "hall_lineage", "get_queue_category", "list_queue_categories", "get_window", "hall_open_now",
     "list_windows", "list_departments", "search_service_items", "get_service_item", "list_topics",
     "load_working_calendar", "working_calendar", "calendar_days", "set_window_status", "get_agency_schedule",
+    "get_department",
 ]
 
 _DEFAULT_CALENDAR_DAYS = 30
@@ -209,6 +210,13 @@ async def hall_lineage(rt: Runtime, *, code: str) -> list[str]:
         lineage.append(current)
         current = await Hall.filter(code=current).first().values_list("parent_id", flat=True)
     return lineage
+
+
+async def get_department(rt: Runtime, *, code: str) -> DepartmentOut:
+    department = await Department.get_or_none(code=code)
+    if department is None:
+        raise AppError("department_not_found", 404)
+    return DepartmentOut.from_model(department)
 
 
 async def list_departments(rt: Runtime, *, hall: str | None = None) -> DepartmentList:

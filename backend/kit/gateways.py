@@ -54,6 +54,10 @@ class WechatGateway(Protocol):
 
     async def msg_sec_check(self, openid: str, content: str, scene: int) -> str: ...
 
+    async def send_customer_service_text(self, openid: str, content: str) -> None:
+        """An official account's customer-service text (客服消息) to a follower; AppError
+        "wechat_reply_window_closed" (409) outside the 48 hours after the follower last wrote."""
+
     async def get_wxa_code_unlimited(self, scene: str, page: str | None = None, *, check_path: bool = True,
                                      env_version: str = "release", width: int = 430) -> bytes: ...
 

@@ -47,6 +47,9 @@ class Feed:
     snapshot: Callable[[], Awaitable[BaseModel]]          # the whole state, read from the database
     # what one broker message becomes for this client (nothing: return [])
     update: Callable[[Message], Awaitable[list[Message]]]
+    # what the client may send besides {"type": "refresh"} (typing, read up to); None: it is ignored.
+    # A message it cannot take raises AppError, which is told to the client without closing the socket
+    receive: Callable[[Message], Awaitable[None]] | None = None
 
 
 def _dump(kind: str, body: BaseModel | Message) -> str:
@@ -92,15 +95,27 @@ async def authenticate_socket(request: Request, ws) -> Principal:
     return principal
 
 
-async def _from_client(ws, resend: Callable[[], Awaitable[None]]) -> None:
-    """Read what the client sends until it goes away; {"type": "refresh"} asks for a fresh snapshot."""
+async def _from_client(request: Request, ws, resend: Callable[[], Awaitable[None]], feed: Feed) -> None:
+    """Read what the client sends until it goes away; {"type": "refresh"} asks for a fresh snapshot,
+    anything else goes to the feed's `receive`."""
     async for raw in ws:
         try:
             message = json.loads(raw)
-        except (ValueError, UnicodeDecodeError, TypeError):
+        except (ValueError, UnicodeDecodeError, TypeError, RecursionError):
             continue
-        if isinstance(message, dict) and message.get("type") == "refresh":
+        if not isinstance(message, dict):
+            continue
+        if message.get("type") == "refresh":
             await resend()
+        elif feed.receive is not None:
+            try:
+                await feed.receive(message)
+            except AppError as error:
+                language = language_of(request)
+                await ws.send(json.dumps({"type": "error", "code": error.code, "status": error.status,
+                                          "detail": request.app.ctx.rt.messages.render(error.code, language,
+                                                                                       **error.params)},
+                                         ensure_ascii=False))
 
 
 async def _to_client(ws, messages: AsyncIterator[Message], feed: Feed) -> None:
@@ -119,7 +134,7 @@ async def serve_feed(request: Request, ws, feed: Feed) -> None:
                 await ws.send(_dump("snapshot", await feed.snapshot()))
 
             await send_snapshot()
-            tasks = {asyncio.create_task(_from_client(ws, send_snapshot)),
+            tasks = {asyncio.create_task(_from_client(request, ws, send_snapshot, feed)),
                      asyncio.create_task(_to_client(ws, messages, feed))}
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

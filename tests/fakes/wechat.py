@@ -31,6 +31,7 @@ __all__ = ["FakeWechat", "IssuedToken"]
 ERRMSG = {
     -1: "system error",
     40001: "invalid credential, access_token is invalid or not latest",
+    45015: "response out of time limit or subscription is canceled",
     40002: "invalid grant_type",
     40003: "invalid openid",
     40013: "invalid appid",
@@ -53,6 +54,8 @@ ERRMSG = {
 
 # WeChat keeps the previous token usable this long after issuing a new one.
 TOKEN_OVERLAP_SECONDS = 300
+# customer-service messages follow a follower's last message for this long (45015 after)
+CUSTOMER_SERVICE_WINDOW_SECONDS = 48 * 3600
 SCENE_PATTERN = re.compile(r"[0-9A-Za-z!#$&'()*+,/:;=?@\-._~]{1,32}")
 SUBSCRIBE_STATES = {"developer", "trial", "formal"}
 ENV_VERSIONS = {"release", "trial", "develop"}
@@ -122,6 +125,14 @@ class FakeWechat(LoopbackFake):
         self.sec_checks: list[dict[str, Any]] = []
         self.refused_openids: set[str] = set()
         self.banned_words: list[str] = []
+        # content security v2 answers "review" (a person should look) for a text with one of these
+        self.review_words: list[str] = []
+        # other accounts (an official account's appid and secret) that may fetch tokens here
+        self.accounts: dict[str, str] = {}
+        # official-account followers' last message to the account (time.time()): customer-service
+        # messages reach a follower within 48 hours of it, else 45015
+        self.follower_last_message: dict[str, float] = {}
+        self.customer_service_messages: list[dict[str, Any]] = []
         self.rejected_tokens: list[str] = []
         self._tokens: dict[str, IssuedToken] = {}
         self._current: dict[str, str] = {}  # "token" / "stable": the latest value of each (they are isolated)
@@ -209,11 +220,23 @@ class FakeWechat(LoopbackFake):
         return token
 
     def _credentials_error(self, appid: Any, secret: Any) -> int | None:
-        if appid != self.appid:
+        known = {self.appid: self.secret, **self.accounts}
+        if appid not in known:
             return 40013
-        if secret != self.secret:
+        if secret != known[appid]:
             return 40125
         return None
+
+    def add_account(self, appid: str, secret: str) -> None:
+        """Another account (an official account) served by this fake, with its own credentials."""
+        with self._lock:
+            self.accounts[appid] = secret
+
+    def follower_wrote(self, openid: str, at: float | None = None) -> None:
+        """The follower sent the official account a message at `at` (now by default): the 48-hour
+        customer-service window opens from then, as WeChat counts it."""
+        with self._lock:
+            self.follower_last_message[openid] = time.time() if at is None else at
 
     def _build_app(self) -> Sanic:
         app = fake_app("fake_wechat")
@@ -376,6 +399,7 @@ class FakeWechat(LoopbackFake):
             if not isinstance(content, str):
                 return _error(47003, "content")
             hit = next((word for word in self.banned_words if word in content), None)
+            doubtful = next((word for word in self.review_words if word in content), None)
             if body.get("version") != 2:  # v1: errcode 87014 when risky
                 return _error(87014) if hit else json_response({"errcode": 0, "errmsg": "ok"})
             if not body.get("openid"):
@@ -384,12 +408,34 @@ class FakeWechat(LoopbackFake):
                 return _error(47003, "scene or content")
             with self._lock:
                 self.sec_checks.append(body)
-            suggest, label = ("risky", 20006) if hit else ("pass", 100)
+            suggest, label = ("risky", 20006) if hit else ("review", 21000) if doubtful else ("pass", 100)
             detail = [{"strategy": "content_model", "errcode": 0, "suggest": suggest, "label": label, "prob": 90}]
             if hit:
                 detail.append({"strategy": "keyword", "errcode": 0, "suggest": "risky", "label": label,
                                "level": 20, "keyword": hit})
             return json_response({"errcode": 0, "errmsg": "ok", "result": {"suggest": suggest, "label": label},
                                   "detail": detail, "trace_id": uuid.uuid4().hex})
+
+        @app.post("/cgi-bin/message/custom/send")
+        async def custom_send(request: Request) -> HTTPResponse:
+            body = _body(request)
+            error = self._forced_error("cgi-bin/message/custom/send", (body or {}).get("touser")) \
+                or self._token_error(request)
+            if error:
+                return _error(error)
+            if body is None:
+                return _error(47001)
+            touser = body.get("touser")
+            if not isinstance(touser, str) or not touser:
+                return _error(40003)
+            if body.get("msgtype") != "text" or not isinstance((body.get("text") or {}).get("content"), str) \
+                    or not body["text"]["content"]:
+                return _error(47003, "text.content")
+            with self._lock:
+                last = self.follower_last_message.get(touser)
+                if last is None or time.time() - last > CUSTOMER_SERVICE_WINDOW_SECONDS:
+                    return _error(45015)
+                self.customer_service_messages.append(body)
+            return json_response({"errcode": 0, "errmsg": "ok"})
 
         return app
