@@ -28,6 +28,7 @@ MODEL_MODULES = [
     "backend.accounts.models",
     "backend.appointments.models",
     "backend.queueing.models",
+    "backend.cases.models",
     "notify.models",
 ]
 
