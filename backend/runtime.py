@@ -19,6 +19,7 @@ from backend.kit.pii import PiiCipher
 from backend.kit.ratelimit import RateLimiter
 from backend.kit.realtime import Broker
 from backend.kit.sessions import SessionRevocations
+from backend.kit.storage import FileStore
 from backend.settings import Settings
 
 __all__ = ["Runtime"]
@@ -39,3 +40,4 @@ class Runtime:
     log: logging.Logger
     revocations: SessionRevocations
     password_checks: WorkGate          # argon2 verifications in flight
+    files: FileStore                   # uploaded materials and photos (kit.storage)
