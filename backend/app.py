@@ -31,6 +31,7 @@ from backend.kit.presence import MemoryPresence, RedisPresence
 from backend.kit.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from backend.kit.realtime import MemoryBroker, RedisBroker
 from backend.kit.sessions import MemorySessionRevocations, RedisSessionRevocations
+from backend.kit.storage import LocalFileStore
 from backend.kit.redis import create_redis
 from backend.ops.docs import bp as docs_bp
 from backend.ops.docs import docs_config
@@ -82,6 +83,7 @@ def build_runtime(settings: Settings, messages: MessageCatalogue | None = None) 
             token_refresh_margin_seconds=settings.wechat.token_refresh_margin_seconds,
             token_lock_timeout_seconds=settings.wechat.token_lock_timeout_seconds,
             timeout_seconds=settings.wechat.timeout_seconds)),
+        files=LocalFileStore(settings.resolved_file_root()),
     )
 
 
@@ -101,6 +103,10 @@ def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool
     the embedded default."""
     configure_logging()
     app = Sanic(name)
+    # Every body is refused past max_body_bytes before it is read (JSON is small), except on the
+    # routes declared with ctx_upload=True: those take one file of files.max_upload_bytes in
+    # multipart, settings.max_upload_request_bytes in all (see allow_upload_bodies below). Raising the
+    # limit for every route instead would let any JSON endpoint be made to buffer megabytes.
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
     app.config.PROXIES_COUNT = settings.proxies_count
     app.config.FALLBACK_ERROR_FORMAT = "json"
@@ -156,6 +162,12 @@ def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool
         if manage_database:
             await close_db()
 
+    @app.signal("http.routing.after")
+    async def allow_upload_bodies(request: Request, route, kwargs, handler) -> None:
+        # runs after the route is known and before its body is read (Sanic reads bodies after routing)
+        if getattr(route.ctx, "upload", False) and request.stream is not None:
+            request.stream.request_max_size = settings.max_upload_request_bytes
+
     @app.on_request(priority=100)
     async def begin(request: Request) -> None:
         # our own id names the request in logs and audit rows; a client's id is only kept beside it,
@@ -190,7 +202,9 @@ def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool
 
     @app.exception(Exception)
     async def render_error(request: Request, exc: Exception) -> HTTPResponse:
-        error = error_to_problem(exc, body_limit=settings.max_body_bytes)
+        upload = request.route is not None and getattr(request.route.ctx, "upload", False)
+        error = error_to_problem(exc, body_limit=settings.max_upload_request_bytes if upload
+                                 else settings.max_body_bytes)
         if error.status >= 500 and not isinstance(exc, AppError):
             log.error("unhandled error", exc_info=exc,
                       extra={"ehall": {"request_id": getattr(request.ctx, "request_id", None),

@@ -20,6 +20,7 @@ from backend.kit.presence import Presence
 from backend.kit.ratelimit import RateLimiter
 from backend.kit.realtime import Broker
 from backend.kit.sessions import SessionRevocations
+from backend.kit.storage import FileStore
 from backend.settings import Settings
 
 __all__ = ["Runtime"]
@@ -42,3 +43,4 @@ class Runtime:
     password_checks: WorkGate          # argon2 verifications in flight
     presence: Presence                 # who holds an open socket now (consulting's staff and citizens)
     official_account: WechatGateway    # the official account's API (its own appid and access token)
+    files: FileStore                   # uploaded materials and photos (kit.storage)

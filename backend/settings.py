@@ -244,6 +244,23 @@ class WorkerSettings(BaseModel):
     stop_grace_seconds: float = Field(default=30, ge=0)
 
 
+UploadType = Literal["application/pdf", "image/jpeg", "image/png"]   # the types kit.filetypes can tell apart
+
+
+class FileSettings(BaseModel):
+    """Uploaded files (application materials, photos of documents)."""
+    # where LocalFileStore keeps them; None: <var_dir>/files. Never inside a folder served over HTTP:
+    # files are read only through the API, which checks who may see them
+    root: Path | None = None
+    max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
+    allowed_types: list[UploadType] = Field(
+        default_factory=lambda: ["application/pdf", "image/jpeg", "image/png"], min_length=1)
+
+
+# multipart framing around one file (boundaries, part headers, a few text fields) fits in this
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="EHALL_",
@@ -287,6 +304,7 @@ class Settings(BaseSettings):
     notify: NotifySettings = NotifySettings()
     consult: ConsultSettings = ConsultSettings()
     official_account: OfficialAccountSettings = OfficialAccountSettings()
+    files: FileSettings = FileSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -312,6 +330,14 @@ class Settings(BaseSettings):
         if self.worker.in_serve == "auto":
             return self.is_sqlite
         return self.worker.in_serve == "always"
+
+    def resolved_file_root(self) -> Path:
+        return Path(self.files.root) if self.files.root is not None else Path(self.var_dir) / "files"
+
+    @property
+    def max_upload_request_bytes(self) -> int:
+        """The largest request body an upload route accepts: one file of max_upload_bytes, in multipart."""
+        return self.files.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
 
     def resolved_config_dir(self) -> Path:
         path = Path(self.config_dir)

@@ -150,8 +150,12 @@ class RunningApp:
         return ApiClient(self.rt, base_url=self.base_url, timeout=30, **kwargs)
 
 
-async def start_server(settings: Settings) -> tuple[RunningApp, Callable[[], Awaitable[None]]]:
+async def start_server(settings: Settings, *, add_routes: Callable[[Sanic], None] | None = None,
+                       ) -> tuple[RunningApp, Callable[[], Awaitable[None]]]:
+    """`add_routes` adds test-only routes, for kit behaviour no domain route uses yet."""
     app = create_app(settings, name=f"ehall_test_{uuid.uuid4().hex[:8]}", manage_database=False)
+    if add_routes is not None:
+        add_routes(app)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

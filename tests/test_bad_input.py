@@ -1,7 +1,9 @@
 """Bad input is a clear 4xx problem+json in the caller's language, and changes nothing."""
 import pytest
+from sanic.response import json as json_response
 
 from backend.accounts.models import OtpChallenge
+from tests.conftest import start_server
 from tests.factories import bearer, login_citizen, new_phone, sms_code_for
 
 
@@ -174,6 +176,53 @@ class TestBodyTooLarge:
                                      headers={"content-type": "application/json", "Accept-Language": language})
         problem = _is_problem(response, 413, "body_too_large")
         assert str(settings.max_body_bytes) in problem["detail"] and "{limit}" not in problem["detail"]
+
+
+class TestUploadRoutesBodyLimit:
+    """Routes declared with ctx_upload=True take one file of files.max_upload_bytes in multipart; every
+    other route keeps refusing bodies past max_body_bytes before reading them."""
+
+    @pytest.fixture
+    async def upload_server(self, settings, database):
+        def add_routes(app):
+            @app.post("/test/upload", ctx_upload=True)
+            async def upload(request):
+                return json_response({"received": len(request.files["file"][0].body)})
+
+            @app.post("/test/json")
+            async def not_upload(request):
+                return json_response({"received": len(request.body)})
+
+        running, stop = await start_server(settings.model_copy(update={
+            "files": settings.files.model_copy(update={"max_upload_bytes": 200_000})}), add_routes=add_routes)
+        try:
+            async with running.client() as http:
+                yield http, running.settings
+        finally:
+            await stop()
+
+    async def test_a_file_of_the_largest_size_fits_in_its_multipart_request(self, upload_server):
+        http, settings = upload_server
+        data = b"%PDF-" + b"0" * (settings.files.max_upload_bytes - 5)
+        response = await http.post("/test/upload", files={"file": ("材料.pdf", data, "application/pdf")},
+                                   data={"material": "id_card_front"})
+        assert response.status_code == 200, response.text
+        assert response.json() == {"received": settings.files.max_upload_bytes}
+
+    async def test_a_request_past_the_upload_limit_names_that_limit(self, upload_server):
+        http, settings = upload_server
+        data = b"0" * (settings.max_upload_request_bytes + 1)
+        response = await http.post("/test/upload", files={"file": ("a.pdf", data, "application/pdf")},
+                                   headers={"Accept-Language": "en"})
+        problem = _is_problem(response, 413, "body_too_large")
+        assert str(settings.max_upload_request_bytes) in problem["detail"]
+
+    async def test_other_routes_keep_the_json_limit(self, upload_server):
+        http, settings = upload_server
+        response = await http.post("/test/json", content=b"0" * (settings.max_body_bytes + 1),
+                                   headers={"Accept-Language": "en"})
+        problem = _is_problem(response, 413, "body_too_large")
+        assert str(settings.max_body_bytes) in problem["detail"]
 
 
 def _full_width(digits: str) -> str:

@@ -68,6 +68,13 @@ class ServiceItem(Model):
     phone = fields.CharField(max_length=32, default="")        # 咨询电话
     for_personal = fields.BooleanField(default=False)          # 个人办事
     for_enterprise = fields.BooleanField(default=False)        # 法人办事
+    # the application form (外网申报) an app renders from data: [{name, type, label{zh,mn,en}, required,
+    # choices?, max_length?, min?, max?}] (config/catalog/forms.toml, loaded per item)
+    form = fields.JSONField(default=list)
+    # departments that review an application at the same time as the item's own (并联审批, 联合审图,
+    # 联合验收); the item's department leads. `review_kind` names the procedure when there is one.
+    review_departments = fields.JSONField(default=list)
+    review_kind = fields.CharField(max_length=16, default="")
 
     class Meta:
         table = "service_item"

@@ -29,6 +29,7 @@ MODEL_MODULES = [
     "backend.appointments.models",
     "backend.queueing.models",
     "backend.consult.models",
+    "backend.cases.models",
     "notify.models",
 ]
 

@@ -1,4 +1,6 @@
-"""Checks for the identifiers people type: mainland mobile numbers and resident ID numbers (GB 11643-1999)."""
+"""Checks for the identifiers people type: mainland mobile numbers, resident ID numbers (GB 11643-1999)
+and unified social credit codes of organisations (GB 32100-2015); and the check character our own
+numbers carry (ISO 7064 MOD 11-2), so that a mistyped number is told apart from an unknown one."""
 from __future__ import annotations
 
 import re
@@ -6,7 +8,8 @@ from datetime import date
 
 from backend.kit import clock
 
-__all__ = ["normalize_phone", "normalize_id_number", "id_number_check_char", "fold_full_width"]
+__all__ = ["normalize_phone", "normalize_id_number", "id_number_check_char", "fold_full_width",
+           "mod11_2_check_char", "normalize_uscc", "uscc_check_char"]
 
 # A Chinese input method types full-width forms (１３９, ＋, Ｘ, －) and the ideographic space: they
 # are the same number, so they are folded to ASCII before any check, and one phone is one key (of
@@ -17,8 +20,13 @@ _FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000:
 _PHONE = re.compile(r"1[3-9][0-9]{9}")
 _ID = re.compile(r"[0-9]{17}[0-9X]")
 _OLD_ID = re.compile(r"[0-9]{15}")
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_CHECK_CHARS = "10X98765432"
+_DIGITS = re.compile(r"[0-9]+")
+_MOD11_2_CHARS = "0123456789X"
+# 统一社会信用代码: registration authority and kind (2), division code (6), organisation code (9), check (1),
+# over 31 characters: the digits and the capitals without I, O, Z, S, V (read as 1, 0, 2, 5, U)
+_USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC = re.compile(f"[{_USCC_CHARS}]{{18}}")
+_USCC_WEIGHTS = tuple(pow(3, i, 31) for i in range(17))   # 1, 3, 9, 27, 19, 26, 16, ...
 _EARLIEST_BIRTH_YEAR = 1900
 
 
@@ -39,8 +47,43 @@ def normalize_phone(value: str) -> str:
     return digits
 
 
+def mod11_2_check_char(digits: str) -> str:
+    """ISO 7064 MOD 11-2 check character ("0"-"9" or "X") of a digit string of any length. It catches
+    every single-digit change and every swap of two adjacent digits, so a number with a wrong check
+    character was mistyped rather than never issued."""
+    if not _DIGITS.fullmatch(digits):
+        raise ValueError("mod11_2_check_char takes ASCII digits only")
+    remainder = 0
+    for digit in digits:   # Horner's rule: each digit's weight is 2^(its distance from the check) mod 11
+        remainder = (remainder + int(digit)) * 2 % 11
+    return _MOD11_2_CHARS[(12 - remainder) % 11]
+
+
 def id_number_check_char(first17: str) -> str:
-    return _CHECK_CHARS[sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True)) % 11]
+    """The 18th character of a resident ID number (GB 11643-1999 uses ISO 7064 MOD 11-2)."""
+    if len(first17) != 17:
+        raise ValueError("an ID number's check character is over its first 17 digits")
+    return mod11_2_check_char(first17)
+
+
+def uscc_check_char(first17: str) -> str:
+    """The 18th character of a unified social credit code (GB 32100-2015: MOD 31-3)."""
+    if len(first17) != 17 or any(ch not in _USCC_CHARS for ch in first17):
+        raise ValueError("a unified social credit code's check character is over 17 of its characters")
+    total = sum(_USCC_CHARS.index(ch) * weight for ch, weight in zip(first17, _USCC_WEIGHTS))
+    return _USCC_CHARS[(31 - total % 31) % 31]
+
+
+def normalize_uscc(value: str) -> str:
+    """18-character unified social credit code (统一社会信用代码) of a company, institution or other
+    organisation, upper-cased, with full-width forms folded: ValueError("field.uscc") for a wrong
+    length or a character the code never uses, ValueError("field.uscc_check") for a wrong check character."""
+    code = fold_full_width(value).strip().upper()
+    if not _USCC.fullmatch(code):
+        raise ValueError("field.uscc")
+    if uscc_check_char(code[:17]) != code[17]:
+        raise ValueError("field.uscc_check")
+    return code
 
 
 def normalize_id_number(value: str) -> str:
