@@ -40,6 +40,7 @@ from backend.queueing.routes import bp as queueing_bp
 from backend.queueing.sockets import bp as queueing_sockets_bp
 from backend.runtime import Runtime
 from backend.settings import Settings, WechatSettings
+from miniprogram_api.official_account_routes import bp as official_account_bp
 from miniprogram_api.routes import bp as miniprogram_bp
 from miniprogram_api.wechat import WechatGateway
 from notify.dispatcher import Dispatcher
@@ -127,7 +128,7 @@ def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool
     messages = MessageCatalogue.load(settings.resolved_config_dir() / "messages" / "errors.toml")
 
     for blueprint in (ops_bp, docs_bp, catalog_bp, accounts_bp, appointments_bp, queueing_bp,
-                      queueing_sockets_bp, consult_bp, consult_sockets_bp, miniprogram_bp, notify_bp, notify_sockets_bp):
+                      queueing_sockets_bp, consult_bp, consult_sockets_bp, miniprogram_bp, official_account_bp, notify_bp, notify_sockets_bp):
         app.blueprint(blueprint)
     document_websockets(app)
 

@@ -26,7 +26,7 @@ from backend.runtime import Runtime
 __all__ = [
     "request_sms_code", "login_with_sms_code", "get_profile", "update_profile", "register_citizen",
     "find_by_phone", "lock_citizen", "attach_phone", "absorb_citizen", "is_real_name",
-    "purge_expired_credentials", "notification_contacts",
+    "purge_expired_credentials", "notification_contacts", "citizen_of_wechat_user",
 ]
 
 log = logging.getLogger("ehall.accounts")
@@ -258,3 +258,9 @@ async def notification_contacts(rt: Runtime, *, citizen_ids: Iterable[int],
         kind="citizen", id=citizen.id, language=citizen.preferred_language,
         phone=reveal(rt.cipher, citizen.phone_enc, PHONE), wechat_openid=openids.get(citizen.id),
         wechat=citizen.notify_wechat, sms=citizen.notify_sms) for citizen in await citizens}
+
+
+async def citizen_of_wechat_user(rt: Runtime, *, appid: str, openid: str) -> int | None:
+    """The open account a WeChat user (openid of `appid`) is bound to, if any."""
+    identity = await WechatIdentity.filter(appid=appid, openid=openid, citizen__closed_at__isnull=True).first()
+    return identity.citizen_id if identity is not None else None  # type: ignore[attr-defined]
