@@ -51,8 +51,14 @@ class ConversationMessage(Model):
     sender_kind = fields.CharField(max_length=8)                # citizen | staff | follower
     sender_id = fields.BigIntField()                            # citizen or staff id; 0 for a follower
     client_msg_id = fields.CharField(max_length=64)             # the sender's: a retry finds the first
-    text = fields.TextField()
+    text = fields.TextField(default="")                         # "" for an image without words
     review = fields.BooleanField(default=False)                 # content security said "review": staff check it
+    # a photo (of a document), kept in the Runtime's FileStore under a key it made; its type was sniffed
+    # from its bytes (kit.filetypes), never taken from the client's word
+    image_key = fields.CharField(max_length=32, null=True)
+    image_type = fields.CharField(max_length=16, null=True)
+    image_size = fields.IntField(null=True)
+    image_sha256 = fields.CharField(max_length=64, null=True)
     created_at = fields.DatetimeField()
 
     class Meta:

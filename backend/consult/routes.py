@@ -1,10 +1,12 @@
 """Consulting's endpoints (thin handlers): the citizen's conversations, the staff's, FAQ, supervision."""
 from sanic import Blueprint, Request
+from sanic.response import HTTPResponse
 
 from backend.consult import schemas, service
 from backend.consult.permissions import CONSULT_ROLES, SUPERVISION_ROLES
 from backend.kit.auth import authenticated
-from backend.kit.http import json_response, language_of, parse_body, parse_query, path_id
+from backend.kit.errors import AppError, FieldError
+from backend.kit.http import json_response, language_of, parse_body, parse_query, path_id, validate
 from backend.kit.openapi import doc
 
 bp = Blueprint("consult", url_prefix="/api/v1")
@@ -14,6 +16,27 @@ CONVERSATION = {"conversation_id": schemas.CONVERSATION_ID}
 
 def _conversation_id(value: int) -> int:
     return path_id(value, "conversation_not_found")
+
+
+IMAGE_FORM = {"file": {"type": "string", "format": "binary"},
+              "client_msg_id": {"type": "string", "pattern": schemas.CLIENT_MSG_ID_PATTERN}}
+
+
+def _image_form(request: Request) -> tuple[bytes, str | None, str]:
+    """The file and the client_msg_id of a multipart image message."""
+    form = validate(schemas.ImageMessageIn, {key: values[0] for key, values in (request.form or {}).items()})
+    files = request.files.getlist("file") if request.files else []
+    if not files:
+        raise AppError("validation_failed", 422, errors=[FieldError("file", "field.missing")])
+    return files[0].body, files[0].type, form.client_msg_id
+
+
+async def _send_image(request: Request, conversation_id: int):
+    data, declared, client_msg_id = _image_form(request)
+    message = await service.send_image(request.app.ctx.rt, principal=request.ctx.principal,
+                                       conversation_id=_conversation_id(conversation_id), data=data,
+                                       declared=declared, client_msg_id=client_msg_id)
+    return json_response(message, status=201)
 
 
 @bp.post("/conversations")
@@ -75,6 +98,28 @@ async def send_message(request: Request, conversation_id: int):
     return json_response(message, status=201)
 
 
+@bp.post("/conversations/<conversation_id:int>/images", ctx_upload=True)
+@doc(summary="Send a photo (of a document): a JPEG or PNG by its bytes, at most files.max_upload_bytes "
+             "(idempotent on client_msg_id)", tag="consult", upload=IMAGE_FORM, response=schemas.MessageOut,
+     status=201, errors=(404,), secured=True, path_parameters=CONVERSATION)
+@authenticated(kind="citizen")
+async def send_citizen_image(request: Request, conversation_id: int):
+    return await _send_image(request, conversation_id)
+
+
+@bp.get("/conversations/<conversation_id:int>/messages/<message_id:int>/image")
+@doc(summary="A message's image, for the citizen of the conversation or staff whose grants reach it",
+     tag="consult", errors=(404,), secured=True, media_types=schemas.IMAGE_TYPES,
+     path_parameters=CONVERSATION | {"message_id": schemas.MESSAGE_ID})
+@authenticated()
+async def read_image(request: Request, conversation_id: int, message_id: int):
+    data, content_type = await service.read_image(
+        request.app.ctx.rt, principal=request.ctx.principal, conversation_id=_conversation_id(conversation_id),
+        message_id=path_id(message_id, "conversation_image_not_found"))
+    return HTTPResponse(data, content_type=content_type, headers={"Cache-Control": "private, no-store",
+                                                                  "X-Content-Type-Options": "nosniff"})
+
+
 @bp.get("/faq")
 @doc(summary="FAQ answers of a department or service item, those matching the words of `q` if given",
      tag="consult", query=schemas.FaqQuery, response=schemas.FaqList)
@@ -117,6 +162,15 @@ async def send_staff_message(request: Request, conversation_id: int):
         request.app.ctx.rt, principal=request.ctx.principal, conversation_id=_conversation_id(conversation_id),
         text=wanted.text, client_msg_id=wanted.client_msg_id)
     return json_response(message, status=201)
+
+
+@bp.post("/staff/conversations/<conversation_id:int>/images", ctx_upload=True)
+@doc(summary="Send the citizen a photo: a JPEG or PNG by its bytes (idempotent on client_msg_id)",
+     tag="consult-staff", upload=IMAGE_FORM, response=schemas.MessageOut, status=201, errors=(404, 409),
+     secured=True, path_parameters=CONVERSATION)
+@authenticated(kind="staff", roles=CONSULT_ROLES)
+async def send_staff_image(request: Request, conversation_id: int):
+    return await _send_image(request, conversation_id)
 
 
 @bp.post("/staff/conversations/<conversation_id:int>/claim")

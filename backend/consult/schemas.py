@@ -19,6 +19,8 @@ CLIENT_MSG_ID_PATTERN = r"^[0-9A-Za-z_-]{8,64}$"
 TEXT_MAX = 2000
 # ids are ASCII digits; sanic's <id:int> route takes only those
 CONVERSATION_ID = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+MESSAGE_ID = CONVERSATION_ID
+IMAGE_TYPES = ("image/jpeg", "image/png")
 
 
 def _not_blank(text: str) -> str:
@@ -53,13 +55,26 @@ class ConversationIn(MessageIn):
         return self
 
 
+class ImageOut(BaseModel):
+    content_type: Literal["image/jpeg", "image/png"]
+    size: int
+    path: str = Field(description="where the image is read, for the reader's side (citizen or staff)")
+
+
+class ImageMessageIn(BaseModel):
+    """The form fields beside the file of an image message."""
+    model_config = ConfigDict(extra="forbid")
+    client_msg_id: str = Field(pattern=CLIENT_MSG_ID_PATTERN)
+
+
 class MessageOut(BaseModel):
     id: int
     conversation: int
     sender: SenderKind
     sender_id: int | None = Field(description="the staff member's id; None for the citizen's own messages")
     client_msg_id: str
-    text: str
+    text: str = Field(description='"" for an image without words')
+    image: ImageOut | None = Field(None, description="a photo (of a document), checked on its bytes and size")
     review: bool = Field(description="WeChat content security asked for a person to review it (staff see it)")
     created_at: dt.datetime
 

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import logging
 import statistics
-from collections import defaultdict
+import uuid
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -40,13 +41,16 @@ from backend.consult.permissions import (
 )
 from backend.consult.schemas import (
     CannedAnswerList, CannedAnswerOut, ConsultingDayOut, ConsultingReport, ConversationList, ConversationOpened,
-    ConversationOut, ConversationQuery, ConversationSnapshot, FaqList, FaqOut, InboxSnapshot, MessageOut,
+    IMAGE_TYPES, ConversationOut, ConversationQuery, ConversationSnapshot, FaqList, FaqOut, ImageOut, InboxSnapshot,
+    MessageOut,
     MessagePage, MessagesQuery, StaffConversationQuery, SupervisionQuery, WaitingNotice,
 )
 from backend.kit import clock
 from backend.kit.auth import Principal
 from backend.kit.errors import AppError
+from backend.kit.filetypes import check_upload
 from backend.kit.i18n import MessageCatalogue
+from backend.kit.storage import FileNotStored, StoredFile
 from backend.kit.sockets import Feed
 from backend.kit.uow import UnitOfWork, unit_of_work
 from backend.runtime import Runtime
@@ -55,12 +59,14 @@ __all__ = [
     "open_conversation", "list_my_conversations", "get_my_conversation", "list_my_messages", "send_citizen_message",
     "list_staff_conversations", "list_staff_messages", "send_staff_message", "claim_conversation",
     "transfer_conversation", "resolve_conversation", "search_faq", "list_canned_answers", "consulting_report",
-    "conversation_feed", "inbox_feed", "take_follower_message", "send_reply_to_follower",
+    "conversation_feed", "inbox_feed", "take_follower_message", "send_reply_to_follower", "send_image",
+    "read_image", "mark_read", "consult_text",
 ]
 
 log = logging.getLogger("ehall.consult")
 
 _QUEUE_SHOWN = 50          # queued conversations an inbox snapshot lists
+_SEEN_KEPT = 256           # event ids an inbox remembers to send each event once
 _ANSWER_PROMISE = timedelta(hours=1)
 
 
@@ -86,10 +92,13 @@ def _out(conversation: Conversation) -> ConversationOut:
 
 
 def _message_out(message: ConversationMessage) -> MessageOut:
-    return MessageOut(id=message.id, conversation=message.conversation_id,  # type: ignore[attr-defined]
-                      sender=message.sender_kind,  # type: ignore[arg-type]
+    conversation_id = message.conversation_id  # type: ignore[attr-defined]
+    image = ImageOut(content_type=message.image_type, size=message.image_size or 0,  # type: ignore[arg-type]
+                     path=f"/api/v1/conversations/{conversation_id}/messages/{message.id}/image") \
+        if message.image_key else None
+    return MessageOut(id=message.id, conversation=conversation_id, sender=message.sender_kind,  # type: ignore[arg-type]
                       sender_id=message.sender_id if message.sender_kind == "staff" else None,
-                      client_msg_id=message.client_msg_id, text=message.text, review=message.review,
+                      client_msg_id=message.client_msg_id, text=message.text, image=image, review=message.review,
                       created_at=message.created_at)
 
 
@@ -97,10 +106,6 @@ def _faq_out(entry, language: str) -> FaqOut:
     return FaqOut(id=entry.id, department=entry.department, service_item=entry.service_item,
                   question=entry.question.get(language) or entry.question["zh"],
                   answer=entry.answer.get(language) or entry.answer["zh"])
-
-
-def _connection(uow: UnitOfWork | None):
-    return uow.tx if uow is not None else None
 
 
 def _q(query, uow: UnitOfWork | None):
@@ -117,7 +122,8 @@ def _publish_to_inboxes(uow: UnitOfWork, conversation: Conversation, event: str,
                         queues: bool = False, also: tuple[int, ...] = ()) -> None:
     """Tell the assignee's inbox (and `also`: a previous assignee); with `queues`, every inbox whose
     grants reach the conversation (it joined or left a queue)."""
-    body = {"event": event, "conversation": _out(conversation).model_dump(mode="json"),
+    # one event reaches an inbox on several of its channels (its own, each hall's): `id` lets it send it once
+    body = {"event": event, "id": uuid.uuid4().hex, "conversation": _out(conversation).model_dump(mode="json"),
             "hall_path": conversation.hall_path, "department": conversation.department_code}
     for staff_id in {conversation.assignee_id, *also} - {None}:
         uow.publish(f"consult:staff:{staff_id}", body)
@@ -239,10 +245,13 @@ async def _opened(rt: Runtime, conversation: Conversation, language: str) -> Con
 
 
 async def _add_message(uow: UnitOfWork, conversation: Conversation, *, sender_kind: str, sender_id: int,
-                       client_msg_id: str, text: str, review: bool = False) -> ConversationMessage:
-    return await ConversationMessage.create(conversation_id=conversation.id, sender_kind=sender_kind,
-                                            sender_id=sender_id, client_msg_id=client_msg_id, text=text,
-                                            review=review, created_at=clock.now(), using_db=uow.tx)
+                       client_msg_id: str, text: str, review: bool = False,
+                       image: StoredFile | None = None) -> ConversationMessage:
+    return await ConversationMessage.create(
+        conversation_id=conversation.id, sender_kind=sender_kind, sender_id=sender_id, client_msg_id=client_msg_id,
+        text=text, review=review, created_at=clock.now(), image_key=image.key if image else None,
+        image_type=image.content_type if image else None, image_size=image.size if image else None,
+        image_sha256=image.sha256 if image else None, using_db=uow.tx)
 
 
 async def _start(rt: Runtime, uow: UnitOfWork, subject: _Subject, *, citizen_id: int | None, channel: str,
@@ -326,10 +335,11 @@ async def _sent_before(conversation_id: int, sender_kind: str, sender_id: int, c
 
 
 async def _take_from_citizen(rt: Runtime, uow: UnitOfWork, conversation: Conversation, *, sender_kind: str,
-                             sender_id: int, client_msg_id: str, text: str, review: bool) -> ConversationMessage:
+                             sender_id: int, client_msg_id: str, text: str, review: bool,
+                             image: StoredFile | None = None) -> ConversationMessage:
     """The citizen's (or follower's) message: the conversation waits for staff again, reopened if resolved."""
     message = await _add_message(uow, conversation, sender_kind=sender_kind, sender_id=sender_id,
-                                 client_msg_id=client_msg_id, text=text, review=review)
+                                 client_msg_id=client_msg_id, text=text, review=review, image=image)
     reopened = conversation.status == "resolved"
     changed = conversation.status != "open"
     conversation.status = "open"
@@ -354,6 +364,12 @@ async def send_citizen_message(rt: Runtime, *, citizen_id: int, conversation_id:
     if before is not None:
         return _message_out(before)
     review = await _screen(rt, citizen_id=citizen_id, text=text)
+    return await _citizen_send(rt, citizen_id=citizen_id, conversation_id=conversation_id, text=text,
+                               client_msg_id=client_msg_id, review=review)
+
+
+async def _citizen_send(rt: Runtime, *, citizen_id: int, conversation_id: int, text: str, client_msg_id: str,
+                        review: bool, image: StoredFile | None = None) -> MessageOut:
     try:
         async with unit_of_work(rt) as uow:
             conversation = await _own(citizen_id, conversation_id, uow, lock=True)
@@ -361,7 +377,7 @@ async def send_citizen_message(rt: Runtime, *, citizen_id: int, conversation_id:
             if before is not None:
                 return _message_out(before)
             message = await _take_from_citizen(rt, uow, conversation, sender_kind="citizen", sender_id=citizen_id,
-                                               client_msg_id=client_msg_id, text=text, review=review)
+                                               client_msg_id=client_msg_id, text=text, review=review, image=image)
     except IntegrityError:
         before = await _sent_before(conversation_id, "citizen", citizen_id, client_msg_id)
         if before is None:
@@ -431,6 +447,12 @@ async def send_staff_message(rt: Runtime, *, principal: Principal, conversation_
     before = await _sent_before(conversation.id, "staff", principal.id, client_msg_id)
     if before is not None:
         return _message_out(before)
+    return await _staff_send(rt, principal=principal, conversation_id=conversation_id, text=text,
+                             client_msg_id=client_msg_id)
+
+
+async def _staff_send(rt: Runtime, *, principal: Principal, conversation_id: int, text: str, client_msg_id: str,
+                      image: StoredFile | None = None) -> MessageOut:
     reply_to_follower = False
     try:
         async with unit_of_work(rt) as uow:
@@ -440,7 +462,7 @@ async def send_staff_message(rt: Runtime, *, principal: Principal, conversation_
                 return _message_out(before)
             _not_resolved(conversation)
             message = await _add_message(uow, conversation, sender_kind="staff", sender_id=principal.id,
-                                         client_msg_id=client_msg_id, text=text)
+                                         client_msg_id=client_msg_id, text=text, image=image)
             claimed = conversation.assignee_id is None
             conversation.assignee_id = conversation.assignee_id or principal.id
             conversation.status = "pending"
@@ -452,7 +474,7 @@ async def send_staff_message(rt: Runtime, *, principal: Principal, conversation_
             _publish_conversation(uow, conversation, "message.new", message=_message_out(message).model_dump(mode="json"))
             _publish_to_inboxes(uow, conversation, "conversation.assigned" if claimed else "conversation.message",
                                 queues=claimed)
-            if conversation.channel == "oa" and conversation.oa_openid and _in_reply_window(rt, conversation):
+            if conversation.channel == "oa" and conversation.oa_openid and text and _in_reply_window(rt, conversation):
                 reply_to_follower = True
             elif conversation.citizen_id is not None and not await rt.presence.is_online("citizen", conversation.citizen_id):
                 await _record_answered(uow, conversation)
@@ -464,6 +486,48 @@ async def send_staff_message(rt: Runtime, *, principal: Principal, conversation_
     if reply_to_follower:
         await send_reply_to_follower(rt, conversation=conversation, text=text)
     return _message_out(message)
+
+
+async def send_image(rt: Runtime, *, principal: Principal, conversation_id: int, data: bytes, declared: str | None,
+                     client_msg_id: str) -> MessageOut:
+    """A photo (of a document) from either side: a JPEG or PNG by its bytes (kit.filetypes), at most
+    files.max_upload_bytes, kept in the Runtime's FileStore. Idempotent on client_msg_id like text; a
+    file stored for a change that did not happen is removed again."""
+    allowed = [kind for kind in IMAGE_TYPES if kind in rt.settings.files.allowed_types]
+    content_type = check_upload(data, declared=declared, allowed=allowed, max_bytes=rt.settings.files.max_upload_bytes)
+    citizen = principal.kind == "citizen"
+    conversation = await (_own(principal.id, conversation_id) if citizen
+                          else _staff_conversation(principal, conversation_id))
+    before = await _sent_before(conversation.id, principal.kind, principal.id, client_msg_id)
+    if before is not None:
+        return _message_out(before)
+    if not citizen:
+        _not_resolved(conversation)
+    stored = await rt.files.put(data, content_type=content_type)
+    try:
+        sent = await (_citizen_send(rt, citizen_id=principal.id, conversation_id=conversation_id, text="",
+                                    client_msg_id=client_msg_id, review=False, image=stored) if citizen
+                      else _staff_send(rt, principal=principal, conversation_id=conversation_id, text="",
+                                       client_msg_id=client_msg_id, image=stored))
+    except BaseException:  # re-raised: whatever stopped the change, its file goes too
+        await rt.files.delete(stored.key)
+        raise
+    if sent.image is None or not await ConversationMessage.exists(id=sent.id, image_key=stored.key):
+        await rt.files.delete(stored.key)   # a retry that found the first try's message
+    return sent
+
+
+async def read_image(rt: Runtime, *, principal: Principal, conversation_id: int, message_id: int) -> tuple[bytes, str]:
+    """An image of a conversation the reader may see (the citizen's own, or staff in scope)."""
+    conversation = await (_own(principal.id, conversation_id) if principal.kind == "citizen"
+                          else _staff_conversation(principal, conversation_id))
+    message = await ConversationMessage.get_or_none(id=message_id, conversation_id=conversation.id)
+    if message is None or not message.image_key:
+        raise AppError("conversation_image_not_found", 404)
+    try:
+        return await rt.files.read(message.image_key), message.image_type or "application/octet-stream"
+    except FileNotStored:
+        raise AppError("conversation_image_not_found", 404) from None
 
 
 async def send_reply_to_follower(rt: Runtime, *, conversation: Conversation, text: str) -> bool:
@@ -510,10 +574,10 @@ async def transfer_conversation(rt: Runtime, *, principal: Principal, conversati
         previous = conversation.assignee_id
         if target is not None:
             assert target_path is not None
+            if target.code != conversation.department_code:
+                conversation.item_code = None   # the item was the previous department's
             conversation.hall_code, conversation.hall_path = target.hall, target_path
             conversation.department_code = target.code
-            if conversation.item_code is not None and not conversation.item_code.startswith(f"{target.code}."):
-                conversation.item_code = None
             conversation.assignee_id = await _pick_assignee(rt, uow, hall_path=target_path, department=target.code,
                                                             excluding=principal.id)
         else:
@@ -665,23 +729,19 @@ async def inbox_feed(rt: Runtime, *, principal: Principal) -> Feed:
             .order_by("created_at", "id").limit(_QUEUE_SHOWN)
         return InboxSnapshot(assigned=[_out(c) for c in assigned], queue=[_out(c) for c in queue])
 
-    seen: dict[str, int] = {}
+    seen: OrderedDict[str, None] = OrderedDict()
 
     async def update(message: dict[str, Any]) -> list[dict[str, Any]]:
         channel = message.get("channel", "")
         if channel.startswith("consult:hall:") and not covers_conversation(
                 principal, hall_path=message.get("hall_path", ""), department=message.get("department", "")):
             return []
-        # one event reaches an inbox on several of its channels (its own, and each hall's): send it once
-        key = f'{message.get("event")}:{message.get("conversation", {}).get("id")}:' \
-              f'{message.get("conversation", {}).get("last_message_at")}:{message.get("conversation", {}).get("assignee")}'
-        if seen.get(key):
+        if message.get("id") in seen:
             return []
-        seen[key] = 1
-        if len(seen) > 1000:
-            seen.clear()
-        out = {k: v for k, v in message.items() if k not in ("hall_path", "channel")}
-        return [out]
+        seen[message.get("id", "")] = None
+        if len(seen) > _SEEN_KEPT:
+            seen.popitem(last=False)
+        return [{key: value for key, value in message.items() if key not in ("hall_path", "channel")}]
 
     return Feed(channels=channels, snapshot=snapshot, update=update)
 

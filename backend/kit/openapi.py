@@ -96,8 +96,10 @@ def doc(*, summary: str, tag: str, body: type[BaseModel] | None = None,
         query: type[BaseModel] | None = None, response: type[BaseModel] | None = None,
         status: int = 200, errors: Iterable[int] = (), secured: bool = False,
         path_parameters: dict[str, dict[str, Any]] | None = None, extra_responses: dict[int, str] | None = None,
-        media_types: Iterable[str] = ()):
-    """`media_types`: the success answer is a file in one of these types (an image), not JSON."""
+        media_types: Iterable[str] = (), upload: dict[str, dict[str, Any]] | None = None):
+    """`media_types`: the success answer is a file in one of these types (an image), not JSON.
+    `upload`: the body is multipart/form-data with these fields (JSON-schema fragments; a field of
+    format "binary" is the file), all required; for routes declared with ctx_upload=True."""
     # a catalogue read that can answer 304 is a conditional GET: it takes If-None-Match, gives an ETag
     conditional = _NOT_MODIFIED in (extra_responses or {})
     responses: list[Any] = []
@@ -112,7 +114,7 @@ def doc(*, summary: str, tag: str, body: type[BaseModel] | None = None,
     for extra_status, description in (extra_responses or {}).items():
         responses.append(Response({}, status=extra_status, description=description))
     for error_status in sorted(set(errors) | {500} | ({401, 403} if secured else set())
-                               | ({400, 413, 415, 422} if body is not None else set())
+                               | ({400, 413, 415, 422} if body is not None or upload is not None else set())
                                | ({422} if query is not None else set())):
         responses.append(Response({PROBLEM_CONTENT_TYPE: Component(Problem)},
                                   status=error_status, description="problem+json"))
@@ -125,6 +127,10 @@ def doc(*, summary: str, tag: str, body: type[BaseModel] | None = None,
     kwargs: dict[str, Any] = {"summary": summary, "tag": tag, "response": responses, "parameter": parameters}
     if body is not None:
         kwargs["body"] = RequestBody({"application/json": Component(body)}, required=True)
+    elif upload is not None:
+        form = Schema(type="object", properties={name: _schema(field) for name, field in upload.items()},
+                      required=list(upload))
+        kwargs["body"] = RequestBody({"multipart/form-data": form}, required=True)
     if secured:
         kwargs["secured"] = {"bearer": []}
     definition = openapi.definition(**kwargs)
