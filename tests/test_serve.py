@@ -108,6 +108,13 @@ async def test_the_openapi_document_describes_every_route_with_schemas(served):
         "/api/v1/me/notifications/{notification_id}/read": ["post"], "/api/v1/admin/notifications": ["get"],
         "/api/v1/admin/notifications/{delivery_id}/retry": ["post"], "/api/v1/notify/receipts/aliyun": ["post"],
         "/api/v1/notify/receipts/tencent": ["post"],
+        "/api/v1/conversations": ["get", "post"], "/api/v1/conversations/{conversation_id}": ["get"],
+        "/api/v1/conversations/{conversation_id}/messages": ["get", "post"],
+        "/api/v1/staff/conversations": ["get"], "/api/v1/staff/conversations/{conversation_id}/messages": ["get", "post"],
+        "/api/v1/staff/conversations/{conversation_id}/claim": ["post"],
+        "/api/v1/staff/conversations/{conversation_id}/transfer": ["post"],
+        "/api/v1/staff/conversations/{conversation_id}/resolve": ["post"], "/api/v1/faq": ["get"],
+        "/api/v1/staff/canned-answers": ["get"], "/api/v1/supervision/consulting": ["get"],
     }
     for path, methods in expected.items():
         for method in methods:
@@ -115,7 +122,8 @@ async def test_the_openapi_document_describes_every_route_with_schemas(served):
             assert operation["summary"], (path, method)
             assert operation["responses"], (path, method)
             # a POST that names its whole action in the path (cancel, call-next, requeue) has no body
-            if method in ("post", "patch") and not path.endswith(("/cancel", "/call-next", "/requeue", "/read", "/retry")):
+            if method in ("post", "patch") and not path.endswith(("/cancel", "/call-next", "/requeue", "/read", "/retry",
+                                                                  "/claim", "/resolve")):
                 assert "application/json" in operation["requestBody"]["content"], (path, method)
     schemas = document["components"]["schemas"]
     assert {"Problem", "TokenPair", "HallDetail", "ServiceItemPage", "ProfilePatch", "CitizenExport"} <= set(schemas)
@@ -328,7 +336,7 @@ async def test_schemathesis_finds_no_server_error_as_a_citizen(served):
     everywhere and the other operations would not be reached."""
     phone, closing_phone = "13912345678", "13912345679"
     await _schemathesis(served, await _citizen_token(served, phone),
-                        "--include-path-regex", "^/(api/v1/me|api/v1/appointments|api/v1/tickets|mp/v1/)",
+                        "--include-path-regex", "^/(api/v1/me|api/v1/appointments|api/v1/tickets|api/v1/conversations|mp/v1/)",
                         "--exclude-method", "DELETE")
     await _schemathesis(served, await _citizen_token(served, closing_phone),
                         "--include-name", "DELETE /api/v1/me")

@@ -194,3 +194,26 @@ class TestContentSecurity:
         checks = len([c for c in fake_wechat.sec_checks if c["openid"] == wechat_user["openid"]])
         await answer(client, clerk, conversation, "工作人员的答复")
         assert len([c for c in fake_wechat.sec_checks if c["openid"] == wechat_user["openid"]]) == checks
+
+
+class TestInboxReassignment:
+    async def test_a_transfer_reaches_the_new_assignees_inbox(self, client, server, desk, citizen):
+        clerk, colleague = await desk.staff(client), await desk.staff(client)
+        conversation = (await ask(client, citizen, department=desk.code))["conversation"]["id"]
+        async with connect(ws_url(server, "/ws/staff/inbox"), additional_headers=bearer(colleague)) as inbox:
+            await next_message(inbox, "snapshot")
+            moved = await client.post(f"/api/v1/staff/conversations/{conversation}/transfer", headers=bearer(clerk),
+                                      json={"staff": colleague["id"]})
+            assert moved.status_code == 200
+            event = await next_message(inbox, "conversation.transferred")
+        assert event["conversation"]["id"] == conversation and event["conversation"]["assignee"] == colleague["id"]
+        assert "hall_path" not in event and event["id"]
+
+
+class TestContentSecurityUnreachable:
+    async def test_a_message_wechat_could_not_check_is_kept_and_flagged(self, client, fake_wechat, desk, business_time):
+        openid = f"o-consult-{uuid.uuid4().hex[:12]}"
+        login = await client.post("/mp/v1/auth/login", json={"code": fake_wechat.issue_login_code(openid=openid)})
+        fake_wechat.fail_next("wxa/msg_sec_check", -1)
+        opened = await ask(client, login.json(), department=desk.code, text="微信繁忙时的问题")
+        assert opened["message"]["review"] is True and opened["conversation"]["flagged"] is True

@@ -19,6 +19,7 @@ from backend.consult.models import Conversation, ConversationMessage
 from backend.kit import clock
 from backend.kit.auth import Grant
 from backend.kit.models import OutboxEvent
+from tests.conftest import start_server
 from tests.consult.conftest import msg_id
 from tests.factories import bearer, staff_tokens
 
@@ -27,11 +28,23 @@ AES_KEY = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in 
 APPID, SECRET = "wxoatest00000001", "oa-test-secret"
 
 
-@pytest.fixture
-async def account(app_with, fake_wechat, business_time):
+@pytest.fixture(scope="session")
+async def account_server(settings, database, fake_wechat):
+    """One server of this run with the official account configured (the others have no token)."""
     fake_wechat.add_account(APPID, SECRET)
-    return await app_with(official_account={"appid": APPID, "secret": SecretStr(SECRET), "token": SecretStr(TOKEN),
-                                            "encoding_aes_key": SecretStr(AES_KEY), "department": ""})
+    running, stop = await start_server(settings.model_copy(update={
+        "official_account": settings.official_account.model_copy(update={
+            "appid": APPID, "secret": SecretStr(SECRET), "token": SecretStr(TOKEN),
+            "encoding_aes_key": SecretStr(AES_KEY), "department": ""})}))
+    try:
+        yield running
+    finally:
+        await stop()
+
+
+@pytest.fixture
+async def account(account_server, business_time):
+    return account_server
 
 
 def _signed(**extra) -> dict:
@@ -192,3 +205,29 @@ class TestCustomerServiceReply:
         assert not [m for m in fake_wechat.customer_service_messages if m["touser"] == openid]
         # an unbound follower is no citizen notify could reach: no event either
         assert not await OutboxEvent.filter(kind="consult.answered", aggregate=f"conversation:{conversation}").exists()
+
+
+class TestBoundFollower:
+    async def test_a_follower_bound_to_a_citizen_gets_a_late_answer_through_notify(self, account, capsys,
+                                                                                   fake_wechat):
+        from backend.accounts.models import WechatIdentity
+        from tests.consult.conftest import citizen_id
+        from tests.factories import login_citizen
+        openid = follower()
+        async with account.client() as http:
+            citizen = await login_citizen(http, capsys)
+            # the binding row the official account's login makes (the same person, the account's openid)
+            await WechatIdentity.create(appid=APPID, openid=openid, citizen_id=citizen_id(http, citizen))
+            await http.post("/wechat/oa/callback", params=_signed(), content=_text(openid, "医保怎么转移？"))
+            conversation = await Conversation.get(oa_openid=openid)
+            assert conversation.citizen_id == citizen_id(http, citizen)
+            mine = (await http.get("/api/v1/conversations", headers=bearer(citizen))).json()["items"]
+            assert [c["id"] for c in mine] == [conversation.id] and mine[0]["channel"] == "oa"
+            clock.advance(timedelta(hours=49))
+            clerk = await staff_tokens(http, Grant("window_clerk", hall="150900"))
+            sent = await http.post(f"/api/v1/staff/conversations/{conversation.id}/messages", headers=bearer(clerk),
+                                   json={"text": "请到医保窗口办理转移。", "client_msg_id": msg_id()})
+        assert sent.status_code == 201
+        events = await OutboxEvent.filter(kind="consult.answered", aggregate=f"conversation:{conversation.id}")
+        assert [e.payload["citizen"] for e in events] == [conversation.citizen_id]
+        assert not [m for m in fake_wechat.customer_service_messages if m["touser"] == openid]
