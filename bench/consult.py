@@ -148,20 +148,24 @@ async def consult(citizens: int, staff: int, interval: float, seconds: float, re
         server_before, store_before = harness.process_tree_cpu_seconds(running.ehall_pid), \
             harness.datastore_cpu_seconds(running.database)
         machine_before, run_started = harness.machine_busy_seconds(), time.monotonic()
-        clients_before = harness.children_cpu_seconds()
+        client_pids = [p.pid for p in citizen_processes] + [c.process.pid for c in staff_clients]
+        clients_before = sum(harness.process_tree_cpu_seconds(pid) for pid in client_pids)
         for process in citizen_processes:
             process.stdin.write(b"GO\n")
             await process.stdin.drain()
-        citizen_reports = []
         for process in citizen_processes:
-            output, _ = await asyncio.wait_for(process.communicate(), timeout=seconds + 300)
-            citizen_reports.append(json.loads(output.decode().strip().splitlines()[-1]))
+            await _line(process, b"DONE", seconds + 600)
         elapsed = time.monotonic() - run_started
         server_cpu = harness.process_tree_cpu_seconds(running.ehall_pid) - server_before
         store_cpu = harness.datastore_cpu_seconds(running.database) - store_before
         machine_cpu = harness.machine_busy_seconds() - machine_before
+        client_cpu = sum(harness.process_tree_cpu_seconds(pid) for pid in client_pids) - clients_before
+        # the staff finish the answers in flight, then the citizens' sockets get 5 s to hear the last ones
         staff_reports = [await client.stop() for client in staff_clients]
-        client_cpu = harness.children_cpu_seconds() - clients_before
+        citizen_reports = []
+        for process in citizen_processes:
+            output, _ = await asyncio.wait_for(process.communicate(b"STOP\n"), timeout=300)
+            citizen_reports.append(json.loads(output.decode().strip().splitlines()[-1]))
 
         sent = {k: v for r in citizen_reports for k, v in r["sent"].items()}
         answered = {k: v for r in citizen_reports for k, v in r["answered"].items()}

@@ -11,7 +11,8 @@ each answer. On `STOP` (stdin) it prints its notes as JSON.
 
 citizens: each opens a conversation (HTTP) and its socket, prints `READY <n> <failed>`, waits for `GO`
 (stdin), then sends a message every INTERVAL seconds (the first after a random part of it) for SECONDS,
-noting when each was sent and when each staff answer arrives; then prints its notes as JSON."""
+noting when each was sent and when each staff answer arrives; prints `DONE`, keeps listening until
+`STOP` (and 5 s more), then prints its notes as JSON."""
 from __future__ import annotations
 
 import asyncio
@@ -46,6 +47,7 @@ async def staff(base: str, tokens: list[str], reply_share: float) -> None:
     opening = asyncio.Semaphore(OPENING)
     http = httpx.AsyncClient(base_url=base, timeout=60, limits=httpx.Limits(max_connections=100))
     conversation_tasks: list[asyncio.Task] = []
+    answering: set[asyncio.Task] = set()
 
     async def answer(token: str, conversation: int, asked: str) -> None:
         reply_id = "r-" + asked[2:]
@@ -80,7 +82,9 @@ async def staff(base: str, tokens: list[str], reply_share: float) -> None:
                         continue
                     received[asked] = time.monotonic()
                     if zlib.crc32(asked.encode()) % 1000 < reply_share * 1000:
-                        asyncio.create_task(answer(token, conversation, asked))
+                        task = asyncio.create_task(answer(token, conversation, asked))
+                        answering.add(task)
+                        task.add_done_callback(answering.discard)
         except Exception as error:   # counted, never fatal to the other sockets
             errors.append(f"{type(error).__name__}: {error}"[:160])
 
@@ -109,7 +113,9 @@ async def staff(base: str, tokens: list[str], reply_share: float) -> None:
     inboxes = [asyncio.create_task(inbox(token, ready)) for token in tokens]
     outcomes = [await ready.get() for _ in tokens]
     print(f"READY {sum(1 for o in outcomes if o is None)}", flush=True)
-    await _stdin_line()     # STOP
+    await _stdin_line()     # STOP: the answers in flight finish first
+    if answering:
+        await asyncio.wait(set(answering), timeout=120)
     for task in inboxes + conversation_tasks:
         task.cancel()
     await asyncio.gather(*inboxes, *conversation_tasks, return_exceptions=True)
@@ -127,6 +133,8 @@ async def citizens(base: str, tokens: list[str], interval: float, seconds: float
     http = httpx.AsyncClient(base_url=base, timeout=60, limits=httpx.Limits(max_connections=100))
     opening = asyncio.Semaphore(OPENING)
     go = asyncio.Event()
+    listening: list[asyncio.Task] = []
+    sockets: list = []
 
     async def one(token: str, ready: asyncio.Queue) -> None:
         headers = {"Authorization": f"Bearer {token}"}
@@ -151,7 +159,8 @@ async def citizens(base: str, tokens: list[str], interval: float, seconds: float
                 if message["type"] == "message.new" and message["message"]["sender"] == "staff":
                     received[message["message"]["client_msg_id"]] = time.monotonic()
 
-        listening = asyncio.create_task(listen())
+        listening.append(asyncio.create_task(listen()))
+        sockets.append(socket)
         await go.wait()
         ends = time.monotonic() + seconds
         await asyncio.sleep(random.uniform(0, interval))
@@ -167,9 +176,6 @@ async def citizens(base: str, tokens: list[str], interval: float, seconds: float
             except httpx.HTTPError as error:
                 errors.append(type(error).__name__)
             await asyncio.sleep(max(0.0, started + interval - time.monotonic()))
-        await asyncio.sleep(3)   # the last answers to arrive
-        listening.cancel()
-        await socket.close()
 
     ready: asyncio.Queue = asyncio.Queue()
     tasks = [asyncio.create_task(one(token, ready)) for token in tokens]
@@ -179,6 +185,14 @@ async def citizens(base: str, tokens: list[str], interval: float, seconds: float
     if (await _stdin_line()) == "GO":
         go.set()
         await asyncio.gather(*tasks, return_exceptions=True)
+        print("DONE", flush=True)          # sending is over; the sockets keep listening until STOP
+        await _stdin_line()
+        await asyncio.sleep(5)             # the staff answers sent last reach the sockets
+    for task in listening:
+        task.cancel()
+    await asyncio.gather(*listening, return_exceptions=True)
+    for socket in sockets:
+        await socket.close()
     await http.aclose()
     print(json.dumps({"sent": sent, "answered": answered, "received": received, "statuses": statuses,
                       "errors": (failed + errors)[:20], "error_count": len(failed) + len(errors)}), flush=True)

@@ -26,7 +26,7 @@ from backend.runtime import Runtime
 __all__ = [
     "request_sms_code", "login_with_sms_code", "get_profile", "update_profile", "register_citizen",
     "find_by_phone", "lock_citizen", "attach_phone", "absorb_citizen", "is_real_name",
-    "purge_expired_credentials", "notification_contacts", "citizen_of_wechat_user",
+    "purge_expired_credentials", "notification_contacts", "citizen_of_wechat_user", "wechat_openid_of",
 ]
 
 log = logging.getLogger("ehall.accounts")
@@ -264,3 +264,11 @@ async def citizen_of_wechat_user(rt: Runtime, *, appid: str, openid: str) -> int
     """The open account a WeChat user (openid of `appid`) is bound to, if any."""
     identity = await WechatIdentity.filter(appid=appid, openid=openid, citizen__closed_at__isnull=True).first()
     return identity.citizen_id if identity is not None else None  # type: ignore[attr-defined]
+
+
+async def wechat_openid_of(rt: Runtime, *, citizen_id: int) -> str | None:
+    """The mini-program openid of an open account, if it has one (for WeChat's content security)."""
+    openid = await WechatIdentity.filter(citizen_id=citizen_id, appid=rt.settings.wechat.appid,
+                                         citizen__closed_at__isnull=True).order_by("id").first() \
+        .values_list("openid", flat=True)
+    return openid  # type: ignore[return-value]

@@ -30,7 +30,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.functions import Count
 
-from backend.accounts.citizens import notification_contacts
+from backend.accounts.citizens import wechat_openid_of
 from backend.accounts.staff import active_staff_grants
 from backend.catalog import service as catalog
 from backend.consult.faq import load_canned, load_faq, matching_faq
@@ -166,11 +166,11 @@ async def _screen(rt: Runtime, *, citizen_id: int | None, text: str) -> bool:
     too: a herder's question must not wait for WeChat, and staff see what was not checked."""
     if citizen_id is None:
         return False
-    contact = (await notification_contacts(rt, citizen_ids=[citizen_id])).get(citizen_id)
-    if contact is None or not contact.wechat_openid:
+    openid = await wechat_openid_of(rt, citizen_id=citizen_id)
+    if openid is None:
         return False
     try:
-        suggest = await rt.wechat.msg_sec_check(contact.wechat_openid, text, rt.settings.consult.security_scene)
+        suggest = await rt.wechat.msg_sec_check(openid, text, rt.settings.consult.security_scene)
     except AppError as error:
         log.warning("content security not reached; message flagged for review",
                     extra={"ehall": {"code": error.code}})
@@ -359,10 +359,9 @@ async def _take_from_citizen(rt: Runtime, uow: UnitOfWork, conversation: Convers
 
 async def send_citizen_message(rt: Runtime, *, citizen_id: int, conversation_id: int, text: str,
                                client_msg_id: str) -> MessageOut:
-    conversation = await _own(citizen_id, conversation_id)
-    before = await _sent_before(conversation.id, "citizen", citizen_id, client_msg_id)
-    if before is not None:
-        return _message_out(before)
+    """A citizen's message; the conversation waits for staff again. A retry with the same client_msg_id
+    answers the first message: the unique index refuses the second insert, which rolls back, and the
+    first is read back (a retry is rare, so the usual send does not look for one first)."""
     review = await _screen(rt, citizen_id=citizen_id, text=text)
     return await _citizen_send(rt, citizen_id=citizen_id, conversation_id=conversation_id, text=text,
                                client_msg_id=client_msg_id, review=review)
@@ -373,9 +372,6 @@ async def _citizen_send(rt: Runtime, *, citizen_id: int, conversation_id: int, t
     try:
         async with unit_of_work(rt) as uow:
             conversation = await _own(citizen_id, conversation_id, uow, lock=True)
-            before = await _sent_before(conversation.id, "citizen", citizen_id, client_msg_id, uow)
-            if before is not None:
-                return _message_out(before)
             message = await _take_from_citizen(rt, uow, conversation, sender_kind="citizen", sender_id=citizen_id,
                                                client_msg_id=client_msg_id, text=text, review=review, image=image)
     except IntegrityError:
@@ -443,10 +439,6 @@ async def send_staff_message(rt: Runtime, *, principal: Principal, conversation_
     """A staff answer. Unassigned, the conversation becomes the sender's. A citizen without an open
     socket hears of it through notify (event consult.answered); an official-account follower gets it as a
     customer-service message while WeChat's 48-hour window is open, else through notify as well."""
-    conversation = await _staff_conversation(principal, conversation_id)
-    before = await _sent_before(conversation.id, "staff", principal.id, client_msg_id)
-    if before is not None:
-        return _message_out(before)
     return await _staff_send(rt, principal=principal, conversation_id=conversation_id, text=text,
                              client_msg_id=client_msg_id)
 
@@ -457,12 +449,9 @@ async def _staff_send(rt: Runtime, *, principal: Principal, conversation_id: int
     try:
         async with unit_of_work(rt) as uow:
             conversation = await _staff_conversation(principal, conversation_id, uow, lock=True)
-            before = await _sent_before(conversation.id, "staff", principal.id, client_msg_id, uow)
-            if before is not None:
-                return _message_out(before)
-            _not_resolved(conversation)
             message = await _add_message(uow, conversation, sender_kind="staff", sender_id=principal.id,
                                          client_msg_id=client_msg_id, text=text, image=image)
+            _not_resolved(conversation)   # after the insert: a retry of an answer sent before resolving finds it
             claimed = conversation.assignee_id is None
             conversation.assignee_id = conversation.assignee_id or principal.id
             conversation.status = "pending"

@@ -1,10 +1,10 @@
 """Who is online now: a person is online while they hold an open socket, in any process on any machine.
 
 A socket `hold()`s its person's presence while it is open. With Redis (several workers or machines)
-each held socket is a member "<id>:<socket>" of one sorted set per kind, scored with the Redis
-server's time at which it lapses; the socket renews it every `heartbeat` seconds and removes it when
-it closes, so a process that dies without closing its sockets leaves members that lapse by themselves
-within `ttl` seconds. Redis's own clock is used, so the machines' clocks are never compared, and
+each held socket is a member of its person's sorted set, and the person a member of their kind's,
+scored with the Redis server's time at which they lapse; the socket renews both every `heartbeat`
+seconds and removes itself when it closes, so a process that dies without closing its sockets leaves
+members that lapse by themselves within `ttl` seconds. Redis's own clock is used, so the machines' clocks are never compared, and
 kit.clock (business time, frozen by tests) is not involved: presence is elapsed time. On the
 embedded default (one process, no Redis) a counter in memory does the same.
 
@@ -59,34 +59,69 @@ class MemoryPresence:
         return self._held.get((kind, person), 0) > 0
 
 
+# Marks socket ARGV[1] of person ARGV[2] alive until ARGV[3] (Redis time) in the person's set KEYS[1], and
+# the person alive at least as long in the kind's set KEYS[2]. Both sets expire once nothing renews them.
+_MARK = """
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[2], 'GT', ARGV[3], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+return 1
+"""
+
+# Socket ARGV[1] of person ARGV[2] closed: the person leaves the kind's set when none of their sockets is
+# left alive at ARGV[3] (another worker's socket of theirs keeps them in). Atomic, so two workers closing
+# a person's last two sockets at once cannot both leave the person in.
+_RELEASE = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+if redis.call('ZCARD', KEYS[1]) == 0 then
+  redis.call('ZREM', KEYS[2], ARGV[2])
+end
+return 1
+"""
+
+
 class RedisPresence:
+    """Per person a sorted set of their open sockets (`presence:<kind>:<id>`), per kind a sorted set of the
+    people with one (`presence:<kind>`), each member scored with the Redis time it lapses at: "is this
+    citizen online" reads one small set, "which staff are online" one set of staff, however many
+    citizens are connected."""
+
     def __init__(self, redis: Redis, prefix: str, *, ttl: float = 60, heartbeat: float = 20):
         self._redis = redis
         self._prefix = prefix + "presence:"
         self._ttl = ttl
         self._heartbeat = heartbeat
+        self._mark_script = redis.register_script(_MARK)
+        self._release_script = redis.register_script(_RELEASE)
 
     async def _now(self) -> float:
         seconds, micros = await self._redis.time()
         return seconds + micros / 1_000_000
 
-    async def _mark(self, key: str, member: str) -> None:
-        await self._redis.zadd(key, {member: await self._now() + self._ttl})
+    def _keys(self, kind: str, person: int) -> list[str]:
+        return [f"{self._prefix}{kind}:{person}", self._prefix + kind]
+
+    async def _mark(self, kind: str, person: int, socket: str) -> None:
+        until = await self._now() + self._ttl
+        await self._mark_script(keys=self._keys(kind, person),
+                                args=[socket, person, until, int(self._ttl) + 1])
 
     @contextlib.asynccontextmanager
     async def hold(self, kind: str, person: int) -> AsyncIterator[None]:
-        key, member = self._prefix + kind, f"{person}:{uuid.uuid4().hex}"
+        socket = uuid.uuid4().hex
 
         async def renew() -> None:
             while True:
                 await asyncio.sleep(self._heartbeat)
                 try:
-                    await self._mark(key, member)
+                    await self._mark(kind, person, socket)
                 except (RedisError, OSError):
                     log.warning("presence not renewed: Redis unreachable")
 
         try:
-            await self._mark(key, member)
+            await self._mark(kind, person, socket)
         except (RedisError, OSError):
             log.warning("presence not recorded: Redis unreachable")
         renewing = asyncio.create_task(renew(), name="presence-renew")
@@ -96,24 +131,21 @@ class RedisPresence:
             renewing.cancel()
             await asyncio.gather(renewing, return_exceptions=True)
             try:
-                await self._redis.zrem(key, member)
+                await self._release_script(keys=self._keys(kind, person), args=[socket, person, await self._now()])
             except (RedisError, OSError):
                 pass  # it lapses by itself within the ttl
 
-    async def _members(self, kind: str) -> list[str]:
-        key = self._prefix + kind
-        now = await self._now()
-        async with self._redis.pipeline(transaction=True) as pipe:
-            _, members = await pipe.zremrangebyscore(key, "-inf", now).zrangebyscore(key, now, "+inf").execute()
-        return [m.decode() if isinstance(m, bytes) else m for m in members]
-
     async def online(self, kind: str) -> set[int]:
         try:
-            members = await self._members(kind)
+            members = await self._redis.zrangebyscore(self._prefix + kind, await self._now(), "+inf")
         except (RedisError, OSError):
             log.warning("presence unknown: Redis unreachable; nobody counts as online")
             return set()
-        return {int(member.partition(":")[0]) for member in members}
+        return {int(member) for member in members}
 
     async def is_online(self, kind: str, person: int) -> bool:
-        return person in await self.online(kind)
+        try:
+            return await self._redis.zcount(f"{self._prefix}{kind}:{person}", await self._now(), "+inf") > 0
+        except (RedisError, OSError):
+            log.warning("presence unknown: Redis unreachable; nobody counts as online")
+            return False
