@@ -352,8 +352,10 @@ async def _take_from_citizen(rt: Runtime, uow: UnitOfWork, conversation: Convers
     _publish_conversation(uow, conversation, "message.new", message=_message_out(message).model_dump(mode="json"))
     if changed:
         _publish_conversation(uow, conversation, "status", status="open")
+    # the queues hear of a conversation joining or leaving them, not of each message in it (their
+    # snapshot has the latest): one publish per message to the assignee's inbox, whatever the hall's size
     _publish_to_inboxes(uow, conversation, "conversation.reopened" if reopened else "conversation.message",
-                        queues=conversation.assignee_id is None)
+                        queues=reopened and conversation.assignee_id is None)
     return message
 
 

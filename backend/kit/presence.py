@@ -59,26 +59,42 @@ class MemoryPresence:
         return self._held.get((kind, person), 0) > 0
 
 
-# Marks socket ARGV[1] of person ARGV[2] alive until ARGV[3] (Redis time) in the person's set KEYS[1], and
-# the person alive at least as long in the kind's set KEYS[2]. Both sets expire once nothing renews them.
-_MARK = """
-redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
-redis.call('ZADD', KEYS[2], 'GT', ARGV[3], ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
+# Each script reads Redis's own clock (TIME), so a check or a mark is one round trip and the machines'
+# clocks are never compared.
+_NOW = """
+local time = redis.call('TIME')
+local now = tonumber(time[1]) + tonumber(time[2]) / 1000000
+"""
+
+# Marks socket ARGV[1] of person ARGV[2] alive for ARGV[3] seconds in the person's set KEYS[1], and the
+# person alive at least as long in the kind's set KEYS[2]. Both sets expire once nothing renews them.
+_MARK = _NOW + """
+local expiry = now + tonumber(ARGV[3])
+redis.call('ZADD', KEYS[1], expiry, ARGV[1])
+redis.call('ZADD', KEYS[2], 'GT', expiry, ARGV[2])
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[3])) + 1)
+redis.call('EXPIRE', KEYS[2], math.ceil(tonumber(ARGV[3])) + 1)
 return 1
 """
 
 # Socket ARGV[1] of person ARGV[2] closed: the person leaves the kind's set when none of their sockets is
-# left alive at ARGV[3] (another worker's socket of theirs keeps them in). Atomic, so two workers closing
+# left alive now (another worker's socket of theirs keeps them in). Atomic, so two workers closing
 # a person's last two sockets at once cannot both leave the person in.
-_RELEASE = """
+_RELEASE = _NOW + """
 redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if redis.call('ZCARD', KEYS[1]) == 0 then
   redis.call('ZREM', KEYS[2], ARGV[2])
 end
 return 1
+"""
+
+_ONLINE = _NOW + """
+return redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')
+"""
+
+_IS_ONLINE = _NOW + """
+return redis.call('ZCOUNT', KEYS[1], now, '+inf')
 """
 
 
@@ -95,18 +111,14 @@ class RedisPresence:
         self._heartbeat = heartbeat
         self._mark_script = redis.register_script(_MARK)
         self._release_script = redis.register_script(_RELEASE)
-
-    async def _now(self) -> float:
-        seconds, micros = await self._redis.time()
-        return seconds + micros / 1_000_000
+        self._online_script = redis.register_script(_ONLINE)
+        self._is_online_script = redis.register_script(_IS_ONLINE)
 
     def _keys(self, kind: str, person: int) -> list[str]:
         return [f"{self._prefix}{kind}:{person}", self._prefix + kind]
 
     async def _mark(self, kind: str, person: int, socket: str) -> None:
-        until = await self._now() + self._ttl
-        await self._mark_script(keys=self._keys(kind, person),
-                                args=[socket, person, until, int(self._ttl) + 1])
+        await self._mark_script(keys=self._keys(kind, person), args=[socket, person, self._ttl])
 
     @contextlib.asynccontextmanager
     async def hold(self, kind: str, person: int) -> AsyncIterator[None]:
@@ -131,13 +143,13 @@ class RedisPresence:
             renewing.cancel()
             await asyncio.gather(renewing, return_exceptions=True)
             try:
-                await self._release_script(keys=self._keys(kind, person), args=[socket, person, await self._now()])
+                await self._release_script(keys=self._keys(kind, person), args=[socket, person])
             except (RedisError, OSError):
                 pass  # it lapses by itself within the ttl
 
     async def online(self, kind: str) -> set[int]:
         try:
-            members = await self._redis.zrangebyscore(self._prefix + kind, await self._now(), "+inf")
+            members = await self._online_script(keys=[self._prefix + kind])
         except (RedisError, OSError):
             log.warning("presence unknown: Redis unreachable; nobody counts as online")
             return set()
@@ -145,7 +157,7 @@ class RedisPresence:
 
     async def is_online(self, kind: str, person: int) -> bool:
         try:
-            return await self._redis.zcount(f"{self._prefix}{kind}:{person}", await self._now(), "+inf") > 0
+            return await self._is_online_script(keys=[f"{self._prefix}{kind}:{person}"]) > 0
         except (RedisError, OSError):
             log.warning("presence unknown: Redis unreachable; nobody counts as online")
             return False
