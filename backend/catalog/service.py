@@ -34,7 +34,7 @@ __all__ = [
     "catalogue_revision", "kept", "list_halls", "hall_tree", "get_hall_detail", "get_hall_summary",
     "hall_lineage", "get_queue_category", "list_queue_categories", "get_window", "hall_open_now",
     "list_windows", "list_departments", "search_service_items", "get_service_item", "list_topics",
-    "load_working_calendar", "working_calendar", "calendar_days", "set_window_status", "get_agency_schedule",
+    "load_working_calendar", "working_calendar", "calendar_days", "set_window_status", "get_department", "halls_under", "get_agency_schedule",
 ]
 
 _DEFAULT_CALENDAR_DAYS = 30
@@ -209,6 +209,28 @@ async def hall_lineage(rt: Runtime, *, code: str) -> list[str]:
         lineage.append(current)
         current = await Hall.filter(code=current).first().values_list("parent_id", flat=True)
     return lineage
+
+
+async def get_department(rt: Runtime, *, code: str) -> DepartmentOut:
+    """One department, kept with the catalogue."""
+    async def build() -> DepartmentOut:
+        department = await Department.get_or_none(code=code)
+        if department is None:
+            raise AppError("department_not_found", 404)
+        return DepartmentOut.from_model(department)
+    return await kept(rt, key=("department", code), build=build)
+
+
+async def halls_under(rt: Runtime, *, code: str) -> list[str]:
+    """The hall and every hall below it (its counties, townships, agency points), kept with the catalogue:
+    what a supervisor or approver grant of `code` oversees."""
+    async def build() -> list[str]:
+        found, frontier = [code], [code]
+        while frontier:
+            frontier = await Hall.filter(parent_id__in=frontier).values_list("code", flat=True)
+            found.extend(frontier)
+        return found
+    return await kept(rt, key=("halls-under", code), build=build)
 
 
 async def list_departments(rt: Runtime, *, hall: str | None = None) -> DepartmentList:
