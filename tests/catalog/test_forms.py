@@ -8,6 +8,7 @@ import pytest
 from backend.catalog.forms import (
     FORM_ERROR_CODES, FormDefinitionError, check_form, check_form_definition,
 )
+from backend.catalog.service import check_application_form
 from backend.kit import clock
 from backend.kit.errors import AppError
 from backend.kit.http import MAX_FIELD_ERRORS
@@ -206,3 +207,23 @@ class TestCheckFormDefinition:
     def test_a_range_upside_down_is_refused(self):
         with pytest.raises(FormDefinitionError, match="min is above max"):
             check_form_definition([{**FORM[2], "min": 10, "max": 1}])
+
+
+class TestCheckApplicationForm:
+    """The cases domain checks a declaration against the item's form as the catalogue stores it."""
+
+    async def test_a_herders_declaration_is_checked_against_the_quarantine_form(self, server, today_is_2026_05_20):
+        cleaned = await check_application_form(server.rt, item_code="nmyj.QR006", data={
+            "species": "camel", "head_count": 12, "destination": "四子王旗屠宰场", "planned_date": "2026-05-21"})
+        assert cleaned == {"species": "camel", "head_count": 12, "destination": "四子王旗屠宰场",
+                           "planned_date": "2026-05-21"}
+        with pytest.raises(AppError) as refused:
+            await check_application_form(server.rt, item_code="nmyj.QR006", data={"species": "goat"})
+        assert {(e.field, e.code) for e in refused.value.errors} == {
+            ("form.species", "field.choice"), ("form.head_count", "form_field_required"),
+            ("form.destination", "form_field_required"), ("form.planned_date", "form_field_required")}
+
+    async def test_an_unknown_item_is_a_404(self, server):
+        with pytest.raises(AppError) as refused:
+            await check_application_form(server.rt, item_code="nope.XK999", data={})
+        assert (refused.value.code, refused.value.status) == ("service_item_not_found", 404)
