@@ -99,9 +99,9 @@ class TestCheckForm:
     def test_a_decimal_with_more_places_than_the_field_is_refused_not_rounded(self):
         assert _codes({**VALID, "capital": "12.345"})["form.capital"] == ("field.decimal_places", {"places": 2})
 
-    @pytest.mark.parametrize("value,code", [("1e3", "field.format"), ("NaN", "field.format"), ("1" * 41, "field.format"),
-                                            ("12,5", "field.format"), (False, "field.type"), ({}, "field.type"),
-                                            ("-1", "field.range"), (10 ** 60, "field.format")])
+    @pytest.mark.parametrize("value,code", [
+        ("1e3", "field.format"), ("NaN", "field.format"), ("1" * 41, "field.format"), ("12,5", "field.format"),
+        (False, "field.type"), ({}, "field.type"), ("-1", "field.range"), (10 ** 60, "field.format")])
     def test_a_decimal_that_is_not_a_plain_number_in_range_is_refused(self, value, code):
         assert _codes({**VALID, "capital": value})["form.capital"][0] == code
 
