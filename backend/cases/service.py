@@ -25,10 +25,9 @@ from backend.cases.schemas import (
     DeclareRequest, DeliveryRequest, HistoryOut, MaterialOut, NamedRef, PersonIdentity, RequiredMaterialOut,
     StaffCaseQuery, StepDecisionRequest, StepOut, SupplementRequest, Texts, WindowDeclareRequest,
 )
-from backend.catalog.forms import check_form
 from backend.catalog.schemas import ServiceItemDetail
 from backend.catalog.service import (
-    get_department, get_hall_summary, get_service_item, hall_lineage, halls_under, kept, load_working_calendar,
+    check_application_form, get_department, get_hall_summary, get_service_item, hall_lineage, halls_under, kept, load_working_calendar,
 )
 from backend.kit import clock
 from backend.kit.auth import Principal
@@ -59,12 +58,12 @@ async def _item(rt: Runtime, code: str) -> ServiceItemDetail:
 
 
 def _form_fields(item: ServiceItemDetail) -> list[dict[str, Any]]:
-    return [field.model_dump() for field in item.form]
+    return [field.model_dump(exclude_none=True) for field in item.form]
 
 
 def _review_departments(item: ServiceItemDetail) -> list[str]:
     """The departments that review an application of `item`, the lead (the item's own) first."""
-    others = [d.code for d in item.review.departments if d.code != item.department] if item.review else []
+    others = [d.code for d in item.review.departments if d.code != item.department]
     return [item.department, *others]
 
 
@@ -162,7 +161,7 @@ async def declare_at_window(rt: Runtime, *, principal: Principal, request: Windo
 def _applicant(request: DeclareRequest, item: ServiceItemDetail) -> tuple[str, str | None, str | None]:
     applicant = request.applicant
     if applicant.kind == "enterprise":
-        if not item.for_enterprise:
+        if "enterprise" not in item.audience:
             raise AppError("enterprise_not_applicable", 422)
         try:
             uscc = normalize_uscc(applicant.uscc)
@@ -170,7 +169,7 @@ def _applicant(request: DeclareRequest, item: ServiceItemDetail) -> tuple[str, s
             raise AppError("validation_failed", 422, errors=[FieldError(field="applicant.uscc", code=str(exc))]) \
                 from None
         return "enterprise", " ".join(applicant.name.split()), uscc
-    if item.for_enterprise and not item.for_personal:
+    if item.audience == ["enterprise"]:
         raise AppError("enterprise_required", 422)
     return "person", None, None
 
@@ -181,7 +180,7 @@ async def declare_for(rt: Runtime, *, item: ServiceItemDetail, request: DeclareR
     the applicant sealed as declared, a receipt number, the first history row and event."""
     kind, enterprise_name, uscc = _applicant(request, item)
     fields = _form_fields(item)
-    form = _seal_form(rt, fields, check_form(fields, request.form))
+    form = _seal_form(rt, fields, await check_application_form(rt, item_code=item.code, data=request.form))
     identity, now = declaration.identity, clock.now()
     async with unit_of_work(rt, tx) as uow:
         receipt = await next_receipt(rt.settings.cases.receipt_format, hall=item.hall, day=clock.today(), uow=uow)
@@ -303,7 +302,7 @@ async def case_out(rt: Runtime, case: Case, *, staff: bool = False) -> CaseOut:
         accepted_at=case.accepted_at.astimezone(zone) if case.accepted_at else None,
         decided_at=case.decided_at.astimezone(zone) if case.decided_at else None,
         deadline=case.deadline_at.astimezone(zone) if case.deadline_at else None, clock=_clock(case),
-        review_kind=item.review.kind if item.review else "", steps=await _steps(rt, steps),
+        review_kind=item.review.kind or "", steps=await _steps(rt, steps),
         materials=[MaterialOut(id=m.id, material=m.material, content_type=m.document.content_type,
                                size=m.document.size, sha256=m.document.sha256,
                                attached_at=m.attached_at.astimezone(zone)) for m in materials],
