@@ -12,7 +12,7 @@ from backend.accounts.citizens import RealName, citizen_for_phone
 from backend.cases.materials import upload_document
 from backend.cases.models import Case, Mandate
 from backend.cases.schemas import AgentDeclareRequest, CaseOut, CasePage, CaseQuery, MandateOut, MandateRequest
-from backend.cases.service import _Declaration, _item, _page, declare_for, identity_of
+from backend.cases.service import Declaration, case_page, declare_for, identity_of, item_detail
 from backend.catalog.service import get_agency_schedule
 from backend.kit import clock
 from backend.kit.auth import Principal
@@ -102,9 +102,9 @@ async def declare_as_agent(rt: Runtime, *, principal: Principal, request: AgentD
         raise AppError("mandate_unsigned", 409)
     if request.service_item not in mandate.items:
         raise AppError("mandate_does_not_cover_item", 403)
-    item = await _item(rt, request.service_item)
+    item = await item_detail(rt, request.service_item)
     identity = identity_of_mandate(rt, mandate)
-    return await declare_for(rt, item=item, request=request, declaration=_Declaration(
+    return await declare_for(rt, item=item, request=request, declaration=Declaration(
         citizen_id=mandate.citizen_id, identity=identity, channel="agent", submitted_by=principal.subject,
         mandate_id=mandate.id))
 
@@ -120,4 +120,4 @@ async def list_agent_cases(rt: Runtime, *, principal: Principal, query: CaseQuer
     mine = Case.filter(submitted_by=principal.subject)
     if query.status:
         mine = mine.filter(status=query.status)
-    return await _page(rt, query, mine.order_by("-id"))
+    return await case_page(rt, query, mine.order_by("-id"))

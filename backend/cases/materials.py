@@ -16,8 +16,7 @@ from tortoise.exceptions import IntegrityError
 from backend.cases.models import Case, CaseMaterial, CaseStep, Document, Enterprise
 from backend.cases.permissions import can_read
 from backend.cases.schemas import DocumentList, DocumentOut, EnterpriseList, EnterpriseOut, MaterialOut
-from backend.cases.service import applicant_case, case_scope
-from backend.catalog.service import get_service_item, kept
+from backend.cases.service import applicant_case, case_scope, item_detail
 from backend.kit import clock
 from backend.kit.auth import Principal
 from backend.kit.errors import AppError
@@ -52,7 +51,7 @@ def _document_out(document: Document) -> DocumentOut:
 
 
 async def _required_materials(rt: Runtime, item_code: str) -> set[str]:
-    item = await kept(rt, key=("case-item", item_code), build=lambda: get_service_item(rt, code=item_code))
+    item = await item_detail(rt, item_code)
     return {material.name for material in item.materials}
 
 

@@ -20,7 +20,9 @@ from backend.cases.machine import STATUS_TEXT
 from backend.cases.models import Case, CaseHistory, CaseStep
 from backend.cases.receipts import parse_receipt
 from backend.cases.schemas import AliyunInboundText, InboundPush, ProgressOut
-from backend.cases.service import _clock, _named_hall, _named_item, _item, _status_text, _steps, _timeline, tail_index
+from backend.cases.service import (
+    clock_out, item_detail, named_hall, named_item, status_text, steps_out, tail_index, timeline_out,
+)
 from backend.kit import clock
 from backend.kit.errors import AppError
 from backend.kit.gateways import SmsError
@@ -54,19 +56,19 @@ async def lookup_progress(rt: Runtime, *, receipt: str, tail: str, client_ip: st
 
 
 async def _progress(rt: Runtime, case: Case) -> ProgressOut:
-    item = await _item(rt, case.item_code)
+    item = await item_detail(rt, case.item_code)
     steps = await CaseStep.filter(case_id=case.id)
     history = await CaseHistory.filter(case_id=case.id).order_by("id")
     applicant = case.enterprise_name if case.applicant_kind == "enterprise" \
         else mask_name(rt.cipher.decrypt(case.applicant_name_enc, purpose=NAME))
     zone = clock.business_zone()
-    return ProgressOut(receipt=case.receipt, status=case.status, status_text=_status_text(case.status),  # type: ignore[arg-type]
-                       service_item=_named_item(item), hall=await _named_hall(rt, case.hall_code),
+    return ProgressOut(receipt=case.receipt, status=case.status, status_text=status_text(case.status),  # type: ignore[arg-type]
+                       service_item=named_item(item), hall=await named_hall(rt, case.hall_code),
                        applicant=applicant, submitted_at=case.submitted_at.astimezone(zone),
                        deadline=case.deadline_at.astimezone(zone) if case.deadline_at else None,
-                       clock=_clock(case), steps=[step.model_copy(update={"comment": ""})
-                                                  for step in await _steps(rt, steps)],
-                       timeline=_timeline(history, staff=False, comments=False))
+                       clock=clock_out(case), steps=[step.model_copy(update={"comment": ""})
+                                                  for step in await steps_out(rt, steps)],
+                       timeline=timeline_out(history, staff=False, comments=False))
 
 
 # --- by text message ---------------------------------------------------------------------------------

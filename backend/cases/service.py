@@ -42,7 +42,8 @@ __all__ = [
     "declare_case", "declare_at_window", "declare_for", "get_my_case", "list_my_cases", "get_staff_case",
     "list_staff_cases", "withdraw_case", "resubmit_case", "accept_case", "refuse_case", "request_supplement",
     "decide_step", "decide_case", "pause_case", "resume_case", "issue_certificate", "deliver_case",
-    "case_out", "applicant_case", "tail_index", "identity_of", "lock_case", "case_scope", "move_citizen",
+    "case_out", "case_summary", "case_page", "clock_out", "steps_out", "timeline_out", "status_text", "named_item",
+    "named_hall", "named_department", "item_detail", "Declaration", "applicant_case", "tail_index", "identity_of", "lock_case", "case_scope", "move_citizen",
 ]
 
 # purposes of the sealed values and blind indexes this domain writes (kit.pii binds each to its purpose)
@@ -53,7 +54,7 @@ DAY = 86_400
 
 # --- the item, its form and its review --------------------------------------------------------------
 
-async def _item(rt: Runtime, code: str) -> ServiceItemDetail:
+async def item_detail(rt: Runtime, code: str) -> ServiceItemDetail:
     return await kept(rt, key=("case-item", code), build=lambda: get_service_item(rt, code=code))
 
 
@@ -67,18 +68,18 @@ def _review_departments(item: ServiceItemDetail) -> list[str]:
     return [item.department, *others]
 
 
-async def _named_department(rt: Runtime, code: str) -> NamedRef:
+async def named_department(rt: Runtime, code: str) -> NamedRef:
     department = await get_department(rt, code=code)
     return NamedRef(code=department.code, name=department.name, name_mn=department.name_mn,
                     name_en=department.name_en)
 
 
-async def _named_hall(rt: Runtime, code: str) -> NamedRef:
+async def named_hall(rt: Runtime, code: str) -> NamedRef:
     hall = await get_hall_summary(rt, code=code)
     return NamedRef(code=hall.code, name=hall.name, name_mn=hall.name_mn, name_en=hall.name_en)
 
 
-def _named_item(item: ServiceItemDetail) -> NamedRef:
+def named_item(item: ServiceItemDetail) -> NamedRef:
     return NamedRef(code=item.code, name=item.name, name_mn=item.name_mn, name_en=item.name_en)
 
 
@@ -121,7 +122,7 @@ def _masked_form(rt: Runtime, fields: list[dict[str, Any]], values: dict[str, An
 
 
 @dataclass(frozen=True)
-class _Declaration:
+class Declaration:
     citizen_id: int
     identity: RealName
     channel: str            # online | window | agent
@@ -139,22 +140,22 @@ async def declare_case(rt: Runtime, *, citizen_id: int, request: DeclareRequest,
     identity = await real_name(rt, citizen_id=citizen_id)
     if identity is None:
         raise AppError("real_name_required", 403)
-    item = await _item(rt, request.service_item)
+    item = await item_detail(rt, request.service_item)
     if not item.online:
         raise AppError("online_declaration_not_offered", 422)
-    return await declare_for(rt, item=item, request=request, declaration=_Declaration(
+    return await declare_for(rt, item=item, request=request, declaration=Declaration(
         citizen_id=citizen_id, identity=identity, channel="online", submitted_by=f"citizen:{citizen_id}"), tx=tx)
 
 
 async def declare_at_window(rt: Runtime, *, principal: Principal, request: WindowDeclareRequest) -> CaseOut:
     """A window clerk registers an application taken at the window for a citizen; the citizen follows
     it in the app by logging in with the phone given."""
-    item = await _item(rt, request.service_item)
+    item = await item_detail(rt, request.service_item)
     scope = await case_scope(rt, hall=item.hall, department=item.department, steps=[])
     require_actor(principal, "intake", scope)
     identity = identity_of(request.citizen)
     citizen_id = await citizen_for_phone(rt, phone=identity.phone or "", channel="window")
-    return await declare_for(rt, item=item, request=request, declaration=_Declaration(
+    return await declare_for(rt, item=item, request=request, declaration=Declaration(
         citizen_id=citizen_id, identity=identity, channel="window", submitted_by=principal.subject))
 
 
@@ -175,7 +176,7 @@ def _applicant(request: DeclareRequest, item: ServiceItemDetail) -> tuple[str, s
 
 
 async def declare_for(rt: Runtime, *, item: ServiceItemDetail, request: DeclareRequest,
-                      declaration: _Declaration, tx: UnitOfWork | None = None) -> CaseOut:
+                      declaration: Declaration, tx: UnitOfWork | None = None) -> CaseOut:
     """The one way an application begins, whoever declares it: the form checked against the item's,
     the applicant sealed as declared, a receipt number, the first history row and event."""
     kind, enterprise_name, uscc = _applicant(request, item)
@@ -234,7 +235,7 @@ def _warning(case: Case) -> str:
     return ("none", "yellow", "red")[case.warning_level]
 
 
-def _clock(case: Case) -> ClockOut:
+def clock_out(case: Case) -> ClockOut:
     zone = clock.business_zone()
     if case.accepted_at is None:
         state = "not_started"
@@ -259,15 +260,15 @@ def _next_action(case: Case) -> str:
     return "none"
 
 
-async def _steps(rt: Runtime, steps: Iterable[CaseStep]) -> list[StepOut]:
+async def steps_out(rt: Runtime, steps: Iterable[CaseStep]) -> list[StepOut]:
     zone = clock.business_zone()
-    return [StepOut(department=await _named_department(rt, step.department_code), lead=step.lead,
+    return [StepOut(department=await named_department(rt, step.department_code), lead=step.lead,
                     status=step.status, decided_at=step.decided_at.astimezone(zone) if step.decided_at else None,  # type: ignore[arg-type]
                     comment=step.comment)
             for step in sorted(steps, key=lambda s: (not s.lead, s.id))]
 
 
-def _timeline(history: Iterable[CaseHistory], *, staff: bool, comments: bool = True) -> list[HistoryOut]:
+def timeline_out(history: Iterable[CaseHistory], *, staff: bool, comments: bool = True) -> list[HistoryOut]:
     zone = clock.business_zone()
     return [HistoryOut(at=row.at.astimezone(zone), action=row.action, from_status=row.from_status,  # type: ignore[arg-type]
                        to_status=row.to_status, department=row.department_code,  # type: ignore[arg-type]
@@ -275,21 +276,21 @@ def _timeline(history: Iterable[CaseHistory], *, staff: bool, comments: bool = T
             for row in sorted(history, key=lambda r: r.id)]
 
 
-def _status_text(status: str) -> Texts:
+def status_text(status: str) -> Texts:
     return Texts(**STATUS_TEXT[status])
 
 
 async def case_out(rt: Runtime, case: Case, *, staff: bool = False) -> CaseOut:
-    item = await _item(rt, case.item_code)
+    item = await item_detail(rt, case.item_code)
     steps = await CaseStep.filter(case_id=case.id)
     history = await CaseHistory.filter(case_id=case.id).order_by("id")
     materials = await CaseMaterial.filter(case_id=case.id).order_by("id").prefetch_related("document")
     provided = {m.material for m in materials}
     zone = clock.business_zone()
     return CaseOut(
-        id=case.id, receipt=case.receipt, status=case.status, status_text=_status_text(case.status),  # type: ignore[arg-type]
-        service_item=_named_item(item), department=await _named_department(rt, case.department_code),
-        hall=await _named_hall(rt, case.hall_code),
+        id=case.id, receipt=case.receipt, status=case.status, status_text=status_text(case.status),  # type: ignore[arg-type]
+        service_item=named_item(item), department=await named_department(rt, case.department_code),
+        hall=await named_hall(rt, case.hall_code),
         applicant=ApplicantOut(kind=case.applicant_kind,  # type: ignore[arg-type]
                                name=mask_name(rt.cipher.decrypt(case.applicant_name_enc, purpose=NAME)),
                                id_number=mask_id_number(rt.cipher.decrypt(case.applicant_id_number_enc,
@@ -301,27 +302,27 @@ async def case_out(rt: Runtime, case: Case, *, staff: bool = False) -> CaseOut:
         submitted_at=case.submitted_at.astimezone(zone),
         accepted_at=case.accepted_at.astimezone(zone) if case.accepted_at else None,
         decided_at=case.decided_at.astimezone(zone) if case.decided_at else None,
-        deadline=case.deadline_at.astimezone(zone) if case.deadline_at else None, clock=_clock(case),
-        review_kind=item.review.kind or "", steps=await _steps(rt, steps),
+        deadline=case.deadline_at.astimezone(zone) if case.deadline_at else None, clock=clock_out(case),
+        review_kind=item.review.kind or "", steps=await steps_out(rt, steps),
         materials=[MaterialOut(id=m.id, material=m.material, content_type=m.document.content_type,
                                size=m.document.size, sha256=m.document.sha256,
                                attached_at=m.attached_at.astimezone(zone)) for m in materials],
         required_materials=[RequiredMaterialOut(name=m.name, copies=m.copies, original=m.original, note=m.note,
                                                 provided=m.name in provided) for m in item.materials],
         missing=list(case.missing or []), next_action=_next_action(case),  # type: ignore[arg-type]
-        timeline=_timeline(history, staff=staff))
+        timeline=timeline_out(history, staff=staff))
 
 
 async def case_summary(rt: Runtime, case: Case) -> CaseSummary:
-    item = await _item(rt, case.item_code)
+    item = await item_detail(rt, case.item_code)
     return CaseSummary(id=case.id, receipt=case.receipt, status=case.status,  # type: ignore[arg-type]
-                       status_text=_status_text(case.status), service_item=_named_item(item),
+                       status_text=status_text(case.status), service_item=named_item(item),
                        submitted_at=case.submitted_at.astimezone(clock.business_zone()),
                        deadline=case.deadline_at.astimezone(clock.business_zone()) if case.deadline_at else None,
                        warning=_warning(case))  # type: ignore[arg-type]
 
 
-async def _page(rt: Runtime, query, cases) -> CasePage:
+async def case_page(rt: Runtime, query, cases) -> CasePage:
     total = await cases.count()
     rows = await cases.offset(query.offset).limit(query.page_size)
     return CasePage(items=[await case_summary(rt, case) for case in rows], page=query.page,
@@ -342,7 +343,7 @@ async def list_my_cases(rt: Runtime, *, citizen_id: int, query: CaseQuery) -> Ca
     mine = Case.filter(citizen_id=citizen_id)
     if query.status:
         mine = mine.filter(status=query.status)
-    return await _page(rt, query, mine.order_by("-id"))
+    return await case_page(rt, query, mine.order_by("-id"))
 
 
 # --- scope -------------------------------------------------------------------------------------------
@@ -468,7 +469,7 @@ async def accept_case(rt: Runtime, *, principal: Principal, case_id: int, reques
     async with unit_of_work(rt, tx) as uow:
         case, _, scope = await _staff_case(rt, principal=principal, case_id=case_id, uow=uow)
         require_actor(principal, move("accept", case.status).actor, scope)
-        item = await _item(rt, case.item_code)
+        item = await item_detail(rt, case.item_code)
         if request.finish and not case.instant:
             raise AppError("not_instant_item", 422)
         calendar, now = await load_working_calendar(rt, tx=uow), clock.now()
@@ -672,7 +673,7 @@ async def list_staff_cases(rt: Runtime, *, principal: Principal, query: StaffCas
         cases = cases.filter(overdue if query.overdue else ~overdue)
     if query.receipt:
         cases = cases.filter(receipt=parse_receipt(query.receipt))
-    return await _page(rt, query, cases.order_by("id"))
+    return await case_page(rt, query, cases.order_by("id"))
 
 
 # --- one citizen record joins another ----------------------------------------------------------------
