@@ -273,6 +273,17 @@ async def list_warnings(request: Request):
                                                          query=query))
 
 
+@bp.get("/supervision/cases")
+@doc(summary="Per department: applications accepted in a period, decided, late, overdue, and the "
+             "instant-completion rate (即时办结率)", tag="supervision", query=schemas.CaseStatsQuery,
+     response=schemas.CaseStats, secured=True)
+@authenticated(kind="staff", roles=SUPERVISION_ROLES)
+async def case_stats(request: Request):
+    query = parse_query(request, schemas.CaseStatsQuery)
+    return json_response(await supervision.case_stats(request.app.ctx.rt, principal=request.ctx.principal,
+                                                      query=query))
+
+
 # --- village agents (代办) ------------------------------------------------------------------------
 
 @bp.post("/agent/mandates")

@@ -350,3 +350,33 @@ class InboundPush(RootModel[Annotated[list[AliyunInboundText], Field(max_length=
 class DocumentQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
     material: str | None = Field(None, max_length=64)
+
+
+STATS_MAX_DAYS = 366
+
+
+class CaseStatsQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    from_: dt.date | None = Field(None, alias="from", description="first day of acceptance, YYYY-MM-DD "
+                                                                  "(default: 30 days before to)")
+    to: dt.date | None = Field(None, description="last day of acceptance, YYYY-MM-DD (default: today)")
+    hall: str | None = Field(None, pattern=HALL_CODE_PATTERN)
+
+
+class DepartmentCaseStats(BaseModel):
+    department: str
+    hall: str
+    accepted: int = Field(description="applications accepted (受理) in the period")
+    finished: int = Field(description="of those, decided (办结) by now")
+    finished_late: int = Field(description="of those decided, after their deadline")
+    overdue_running: int = Field(description="of those still running, past their deadline (红牌)")
+    instant_accepted: int = Field(description="instant items (即办件) accepted")
+    instant_finished_at_acceptance: int = Field(description="instant items decided on the spot")
+    instant_completion_rate: float | None = Field(description="即时办结率: finished at acceptance / instant "
+                                                              "items accepted; null without any")
+
+
+class CaseStats(BaseModel):
+    first_day: dt.date
+    last_day: dt.date
+    items: list[DepartmentCaseStats]

@@ -8,25 +8,28 @@ oversee.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time, timedelta
 
-from tortoise.expressions import Q
+from tortoise.expressions import F, Q
+from tortoise.functions import Count
 
 from backend.accounts.staff import staff_responsible
 from backend.cases import deadlines
 from backend.cases.models import CLOCK_STATUSES, Case, CaseStep
 from backend.cases.permissions import SUPERVISION_ROLES
-from backend.cases.schemas import WarningOut, WarningPage, WarningQuery
+from backend.cases.schemas import (
+    STATS_MAX_DAYS, CaseStats, CaseStatsQuery, DepartmentCaseStats, WarningOut, WarningPage, WarningQuery,
+)
 from backend.cases.service import case_summary
 from backend.catalog.calendar import WorkingCalendar
 from backend.catalog.service import hall_lineage, halls_under, load_working_calendar
 from backend.kit import clock
 from backend.kit.auth import Principal
-from backend.kit.errors import AppError
+from backend.kit.errors import AppError, FieldError
 from backend.kit.uow import unit_of_work
 from backend.runtime import Runtime
 
-__all__ = ["watch_deadlines", "list_warnings"]
+__all__ = ["watch_deadlines", "list_warnings", "case_stats"]
 
 _BATCH = 500
 YELLOW, RED = 1, 2
@@ -88,9 +91,8 @@ async def watch_deadlines(rt: Runtime) -> int:
     return given
 
 
-async def list_warnings(rt: Runtime, *, principal: Principal, query: WarningQuery) -> WarningPage:
-    """The running cases with a 黄牌 or 红牌 in the halls (and departments) the supervisor oversees,
-    the most urgent deadline first."""
+async def _supervised(rt: Runtime, principal: Principal) -> Q:
+    """The cases the caller's supervision grants reach: their halls and those below, their department."""
     reach = None
     for grant in principal.grants:
         if grant.role not in SUPERVISION_ROLES:
@@ -103,6 +105,13 @@ async def list_warnings(rt: Runtime, *, principal: Principal, query: WarningQuer
         reach = clause if reach is None else reach | clause
     if reach is None:
         raise AppError("forbidden_role", 403)
+    return reach
+
+
+async def list_warnings(rt: Runtime, *, principal: Principal, query: WarningQuery) -> WarningPage:
+    """The running cases with a 黄牌 or 红牌 in the halls (and departments) the supervisor oversees,
+    the most urgent deadline first."""
+    reach = await _supervised(rt, principal)
     warned = Case.filter(reach, status__in=CLOCK_STATUSES,
                          warning_level__gte=RED if query.level == "red" else YELLOW)
     if query.level == "yellow":
@@ -119,3 +128,45 @@ async def list_warnings(rt: Runtime, *, principal: Principal, query: WarningQuer
         items.append(WarningOut(case=await case_summary(rt, case), level="red" if case.warning_level == RED else "yellow",
                                 hall=case.hall_code, department=case.department_code, pending_departments=sorted(pending)))
     return WarningPage(items=items, page=query.page, page_size=query.page_size, total=total)
+
+
+async def case_stats(rt: Runtime, *, principal: Principal, query: CaseStatsQuery) -> CaseStats:
+    """Per department of the supervisor's halls, for applications accepted in the period: how many,
+    how many decided and how many of them late, how many running past their deadline, and the
+    instant-completion rate (即时办结率) the centre reports."""
+    to = query.to or clock.today()
+    start = query.from_ or to - timedelta(days=30)
+    if start > to or (to - start).days >= STATS_MAX_DAYS:
+        raise AppError("validation_failed", 422, errors=[
+            FieldError(field="to", code="field.date_range", params={"max_days": STATS_MAX_DAYS})])
+    zone = clock.business_zone()
+    accepted = Case.filter(await _supervised(rt, principal),
+                           accepted_at__gte=datetime.combine(start, time(0), tzinfo=zone),
+                           accepted_at__lt=datetime.combine(to + timedelta(days=1), time(0), tzinfo=zone))
+    if query.hall:
+        accepted = accepted.filter(hall_code=query.hall)
+    now = clock.now()
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+
+    async def count(name: str, cases) -> None:
+        rows = await cases.annotate(n=Count("id")).group_by("department_code", "hall_code") \
+            .values_list("department_code", "hall_code", "n")
+        for department, hall, n in rows:
+            counts.setdefault((department, hall), {})[name] = n
+
+    await count("accepted", accepted)
+    await count("finished", accepted.filter(decided_at__isnull=False))
+    await count("finished_late", accepted.filter(decided_at__gt=F("deadline_at")))
+    await count("overdue_running", accepted.filter(status__in=CLOCK_STATUSES, deadline_at__lt=now))
+    await count("instant_accepted", accepted.filter(instant=True))
+    await count("instant_finished_at_acceptance", accepted.filter(finished_at_acceptance=True))
+    items = []
+    for (department, hall), found in sorted(counts.items()):
+        instant = found.get("instant_accepted", 0)
+        items.append(DepartmentCaseStats(
+            department=department, hall=hall, **{key: found.get(key, 0) for key in (
+                "accepted", "finished", "finished_late", "overdue_running", "instant_accepted",
+                "instant_finished_at_acceptance")},
+            instant_completion_rate=round(found.get("instant_finished_at_acceptance", 0) / instant, 4)
+            if instant else None))
+    return CaseStats(first_day=start, last_day=to, items=items)
