@@ -123,7 +123,7 @@ def _masked_form(rt: Runtime, fields: list[dict[str, Any]], values: dict[str, An
 
 @dataclass(frozen=True)
 class Declaration:
-    citizen_id: int
+    citizen_id: int | None  # None: the citizen who logs in with identity.phone, made once all is checked
     identity: RealName
     channel: str            # online | window | agent
     submitted_by: str       # citizen:42 | staff:7
@@ -153,10 +153,8 @@ async def declare_at_window(rt: Runtime, *, principal: Principal, request: Windo
     item = await item_detail(rt, request.service_item)
     scope = await case_scope(rt, hall=item.hall, department=item.department, steps=[])
     require_actor(principal, "intake", scope)
-    identity = identity_of(request.citizen)
-    citizen_id = await citizen_for_phone(rt, phone=identity.phone or "", channel="window")
     return await declare_for(rt, item=item, request=request, declaration=Declaration(
-        citizen_id=citizen_id, identity=identity, channel="window", submitted_by=principal.subject))
+        citizen_id=None, identity=identity_of(request.citizen), channel="window", submitted_by=principal.subject))
 
 
 def _applicant(request: DeclareRequest, item: ServiceItemDetail) -> tuple[str, str | None, str | None]:
@@ -182,12 +180,14 @@ async def declare_for(rt: Runtime, *, item: ServiceItemDetail, request: DeclareR
     kind, enterprise_name, uscc = _applicant(request, item)
     fields = _form_fields(item)
     form = _seal_form(rt, fields, await check_application_form(rt, item_code=item.code, data=request.form))
-    identity, now = declaration.identity, clock.now()
+    identity, now, citizen_id = declaration.identity, clock.now(), declaration.citizen_id
+    if citizen_id is None:   # only now that everything is checked: a refused declaration makes nobody
+        citizen_id = await citizen_for_phone(rt, phone=identity.phone or "", channel=declaration.channel)
     async with unit_of_work(rt, tx) as uow:
         receipt = await next_receipt(rt.settings.cases.receipt_format, hall=item.hall, day=clock.today(), uow=uow)
         case = await Case.create(
             receipt=receipt, item_code=item.code, department_code=item.department, hall_code=item.hall,
-            citizen_id=declaration.citizen_id, applicant_kind=kind,
+            citizen_id=citizen_id, applicant_kind=kind,
             applicant_name_enc=rt.cipher.encrypt(identity.name, purpose=NAME),
             applicant_id_number_enc=rt.cipher.encrypt(identity.id_number, purpose=ID_NUMBER),
             enterprise_name=enterprise_name, enterprise_uscc=uscc,
@@ -199,9 +199,9 @@ async def declare_for(rt: Runtime, *, item: ServiceItemDetail, request: DeclareR
         await _append(uow, case, actor=declaration.submitted_by, action="submit", from_status=None)
         await _record(uow, case, from_status=None)
         if uscc is not None:
-            await _remember_enterprise(uow, citizen_id=declaration.citizen_id, uscc=uscc,
+            await _remember_enterprise(uow, citizen_id=citizen_id, uscc=uscc,
                                        name=enterprise_name or "")
-        await record_contact(rt, citizen_id=declaration.citizen_id, hall=item.hall, source="case", uow=uow)
+        await record_contact(rt, citizen_id=citizen_id, hall=item.hall, source="case", uow=uow)
     return await case_out(rt, case)
 
 
