@@ -3,6 +3,7 @@ the progress lookups that need no account."""
 from sanic import Blueprint, HTTPResponse, Request
 
 from backend.cases import agency, materials, progress, schemas, service, supervision
+from backend.accounts.personal_data import PII_READ_ROLES
 from backend.cases.machine import INTAKE_ROLES, READ_ROLES, REVIEW_ROLES
 from backend.cases.permissions import SUPERVISION_ROLES
 from backend.kit.auth import authenticated
@@ -212,6 +213,20 @@ async def get_staff_case(request: Request, case_id: str):
                                                       case_id=_id(case_id, "case_not_found")))
 
 
+@bp.get("/staff/cases/<case_id:str>/applicant")
+@doc(summary="The applicant's name and ID number unmasked, with a reason: counted against my personal-data "
+             "allowance and audited", tag="staff-cases", query=schemas.ApplicantQuery,
+     response=schemas.ApplicantPii, errors=(404, 429), secured=True, path_parameters={"case_id": CASE_ID})
+@authenticated(kind="staff", roles=PII_READ_ROLES)
+async def read_applicant(request: Request, case_id: str):
+    case_id_ = _id(case_id, "case_not_found")
+    query = parse_query(request, schemas.ApplicantQuery)
+    applicant = await service.read_applicant(request.app.ctx.rt, principal=request.ctx.principal, case_id=case_id_,
+                                             reason=query.reason, request_id=request.ctx.request_id)
+    return HTTPResponse(applicant.model_dump_json(), content_type="application/json",
+                        headers={"Cache-Control": "no-store"})
+
+
 @bp.get("/staff/cases/<case_id:str>/materials/<material_id:str>")
 @doc(summary="The file of a case's material (every reviewing department sees the same; each read audited)",
      tag="staff-cases", media_types=("application/pdf", "image/jpeg", "image/png"), errors=(404,), secured=True,
@@ -221,7 +236,7 @@ async def read_staff_material(request: Request, case_id: str, material_id: str):
     found = await materials.read_material(request.app.ctx.rt, principal=request.ctx.principal,
                                           case_id=_id(case_id, "case_not_found"),
                                           material_id=_id(material_id, "material_not_found"),
-                                          request_id=str(getattr(request.ctx, "request_id", "") or request.id))
+                                          request_id=request.ctx.request_id)
     return _file(found.content_type, found.data)
 
 

@@ -380,3 +380,18 @@ class CaseStats(BaseModel):
     first_day: dt.date
     last_day: dt.date
     items: list[DepartmentCaseStats]
+
+
+class ApplicantQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    reason: str = Field(min_length=2, max_length=100, description="why the unmasked identity is needed "
+                                                                  "(written to the audit log)")
+
+
+class ApplicantPii(BaseModel):
+    """The applicant as declared, unmasked: for staff whose work on the case needs it, each read audited."""
+    case: int
+    name: str
+    id_number: str
+    enterprise_name: str | None
+    enterprise_uscc: str | None

@@ -14,14 +14,14 @@ from typing import Any
 from tortoise.expressions import Q, Subquery
 
 from backend.accounts.citizens import RealName, citizen_for_phone, real_name
-from backend.accounts.personal_data import record_contact
+from backend.accounts.personal_data import count_pii_read, record_contact
 from backend.cases import deadlines
 from backend.cases.machine import EVENT_OF, STATUS_TEXT, move
 from backend.cases.models import CLOCK_STATUSES, Case, CaseHistory, CaseMaterial, CaseStep, Document, Enterprise
 from backend.cases.permissions import Scope, can_read, require_actor
 from backend.cases.receipts import next_receipt, parse_receipt
 from backend.cases.schemas import (
-    AcceptRequest, ApplicantOut, CaseOut, CasePage, CaseQuery, CaseSummary, ClockOut, DecisionRequest,
+    AcceptRequest, ApplicantOut, ApplicantPii, CaseOut, CasePage, CaseQuery, CaseSummary, ClockOut, DecisionRequest,
     DeclareRequest, DeliveryRequest, HistoryOut, MaterialOut, NamedRef, PersonIdentity, RequiredMaterialOut,
     StaffCaseQuery, StepDecisionRequest, StepOut, SupplementRequest, Texts, WindowDeclareRequest,
 )
@@ -43,7 +43,7 @@ __all__ = [
     "list_staff_cases", "withdraw_case", "resubmit_case", "accept_case", "refuse_case", "request_supplement",
     "decide_step", "decide_case", "pause_case", "resume_case", "issue_certificate", "deliver_case",
     "case_out", "case_summary", "case_page", "clock_out", "steps_out", "timeline_out", "status_text", "named_item",
-    "named_hall", "named_department", "item_detail", "Declaration", "applicant_case", "tail_index", "identity_of", "lock_case", "case_scope", "move_citizen",
+    "named_hall", "named_department", "item_detail", "Declaration", "applicant_case", "tail_index", "identity_of", "lock_case", "case_scope", "move_citizen", "read_applicant",
 ]
 
 # purposes of the sealed values and blind indexes this domain writes (kit.pii binds each to its purpose)
@@ -674,6 +674,27 @@ async def list_staff_cases(rt: Runtime, *, principal: Principal, query: StaffCas
     if query.receipt:
         cases = cases.filter(receipt=parse_receipt(query.receipt))
     return await case_page(rt, query, cases.order_by("id"))
+
+
+async def read_applicant(rt: Runtime, *, principal: Principal, case_id: int, reason: str,
+                         request_id: str | None) -> ApplicantPii:
+    """The applicant's name and ID number as declared, unmasked, for staff who can read the case (a
+    certificate is made out to them): counted against the staff member's personal-data allowance
+    before the read, and audited with the reason in the same transaction."""
+    await count_pii_read(rt, principal=principal)
+    async with unit_of_work(rt) as uow:
+        case = await Case.get_or_none(id=case_id).using_db(uow.tx)
+        if case is None:
+            raise AppError("case_not_found", 404)
+        steps = await CaseStep.filter(case_id=case.id).using_db(uow.tx)
+        scope = await case_scope(rt, hall=case.hall_code, department=case.department_code, steps=steps)
+        if not can_read(principal, scope, submitted_by=case.submitted_by):
+            raise AppError("case_not_found", 404)
+        await uow.audit(actor=principal.subject, action="case.applicant.read", subject=f"case:{case.id}",
+                        request_id=request_id, reason=reason, fields=["name", "id_number"])
+    return ApplicantPii(case=case.id, name=rt.cipher.decrypt(case.applicant_name_enc, purpose=NAME),
+                        id_number=rt.cipher.decrypt(case.applicant_id_number_enc, purpose=ID_NUMBER),
+                        enterprise_name=case.enterprise_name, enterprise_uscc=case.enterprise_uscc)
 
 
 # --- one citizen record joins another ----------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""What supervisors read of the departments' applications: counts per department and the
-instant-completion rate (即时办结率) the centre reports."""
+"""What staff read beyond the case itself: supervisors the counts per department and the
+instant-completion rate (即时办结率) the centre reports; the case's staff the applicant unmasked, audited."""
 from backend.kit.auth import Grant
+from backend.kit.models import AuditEntry
 from tests.factories import bearer, real_name_citizen, staff_tokens
 from tests.rows import make_department, make_hall, make_item
 
@@ -53,3 +54,28 @@ class TestCaseStats:
         refused = await client.get("/api/v1/supervision/cases", headers=bearer(supervisor),
                                    params={"from": "2030-01-01", "to": "2031-06-01"})
         assert refused.status_code == 422 and refused.json()["errors"][0]["code"] == "field.date_range"
+
+
+class TestReadApplicant:
+    async def test_staff_of_the_case_read_the_applicant_unmasked_once_audited_and_others_do_not(self, client, capsys):
+        citizen = await real_name_citizen(client, capsys, name="其木格")
+        declared = await client.post("/api/v1/cases", headers=bearer(citizen),
+                                     json={"service_item": "rsj.GG002", "form": {"delivery": "window"}})
+        assert declared.status_code == 201, declared.text
+        case = declared.json()
+        assert "其木格" not in declared.text
+        clerk = await staff_tokens(client, Grant("window_clerk", hall="150900", department="rsj"))
+        read = await client.get(f"/api/v1/staff/cases/{case['id']}/applicant", headers=bearer(clerk),
+                                params={"reason": "制证核对"})
+        assert read.status_code == 200, read.text
+        assert read.json()["name"] == "其木格" and read.headers["cache-control"] == "no-store"
+        (audit,) = await AuditEntry.filter(action="case.applicant.read", subject_id=str(case["id"]))
+        assert audit.actor_id == str(clerk["id"]) and audit.detail["reason"] == "制证核对"
+
+        elsewhere = await staff_tokens(client, Grant("window_clerk", hall="150900", department="gaj"))
+        refused = await client.get(f"/api/v1/staff/cases/{case['id']}/applicant", headers=bearer(elsewhere),
+                                   params={"reason": "制证核对"})
+        assert refused.status_code == 404
+        assert await AuditEntry.filter(action="case.applicant.read", subject_id=str(case["id"])).count() == 1
+        no_reason = await client.get(f"/api/v1/staff/cases/{case['id']}/applicant", headers=bearer(clerk))
+        assert no_reason.status_code == 422
