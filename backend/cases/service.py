@@ -488,15 +488,21 @@ async def accept_case(rt: Runtime, *, principal: Principal, case_id: int, reques
     return await case_out(rt, case, staff=True)
 
 
+async def _plain_move(rt: Runtime, *, principal: Principal, case_id: int, action: str, to: str, comment: str,
+                      tx: UnitOfWork | None, **columns: Any) -> CaseOut:
+    """A move that needs nothing but its table row and its actor: lock, check, change, tell."""
+    async with unit_of_work(rt, tx) as uow:
+        case, _, scope = await _staff_case(rt, principal=principal, case_id=case_id, uow=uow)
+        require_actor(principal, move(action, case.status).actor, scope)
+        await _moved(rt, uow, case, to=to, actor=principal.subject, action=action, comment=comment, **columns)
+    return await case_out(rt, case, staff=True)
+
+
 async def refuse_case(rt: Runtime, *, principal: Principal, case_id: int, reason: str,
                       tx: UnitOfWork | None = None) -> CaseOut:
     """不予受理, with the reason the applicant is told."""
-    async with unit_of_work(rt, tx) as uow:
-        case, _, scope = await _staff_case(rt, principal=principal, case_id=case_id, uow=uow)
-        require_actor(principal, move("refuse", case.status).actor, scope)
-        await _moved(rt, uow, case, to="refused", actor=principal.subject, action="refuse", comment=reason,
-                     decided_at=clock.now())
-    return await case_out(rt, case, staff=True)
+    return await _plain_move(rt, principal=principal, case_id=case_id, action="refuse", to="refused", comment=reason,
+                             tx=tx, decided_at=clock.now())
 
 
 async def request_supplement(rt: Runtime, *, principal: Principal, case_id: int, request: SupplementRequest,
@@ -601,23 +607,15 @@ async def resume_case(rt: Runtime, *, principal: Principal, case_id: int, commen
 async def issue_certificate(rt: Runtime, *, principal: Principal, case_id: int, comment: str = "",
                             tx: UnitOfWork | None = None) -> CaseOut:
     """出证: the certificate (批文, licence) is ready to collect or to send."""
-    async with unit_of_work(rt, tx) as uow:
-        case, _, scope = await _staff_case(rt, principal=principal, case_id=case_id, uow=uow)
-        require_actor(principal, move("issue_certificate", case.status).actor, scope)
-        await _moved(rt, uow, case, to="certificate_issued", actor=principal.subject, action="issue_certificate",
-                     comment=comment)
-    return await case_out(rt, case, staff=True)
+    return await _plain_move(rt, principal=principal, case_id=case_id, action="issue_certificate",
+                             to="certificate_issued", comment=comment, tx=tx)
 
 
 async def deliver_case(rt: Runtime, *, principal: Principal, case_id: int, request: DeliveryRequest,
                        tx: UnitOfWork | None = None) -> CaseOut:
     """送达 or 领取: the certificate has reached the applicant; the case is over."""
-    async with unit_of_work(rt, tx) as uow:
-        case, _, scope = await _staff_case(rt, principal=principal, case_id=case_id, uow=uow)
-        require_actor(principal, move("deliver", case.status).actor, scope)
-        await _moved(rt, uow, case, to=request.method, actor=principal.subject, action="deliver",
-                     comment=request.comment)
-    return await case_out(rt, case, staff=True)
+    return await _plain_move(rt, principal=principal, case_id=case_id, action="deliver", to=request.method,
+                             comment=request.comment, tx=tx)
 
 
 # --- the departments' reads ------------------------------------------------------------------------
