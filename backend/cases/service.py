@@ -543,7 +543,7 @@ async def decide_step(rt: Runtime, *, principal: Principal, case_id: int, reques
         decided = await CaseStep.filter(id=step.id, status="pending").using_db(uow.tx) \
             .update(status=status, decided_by=principal.id, decided_at=clock.now(), comment=request.comment)
         if not decided:
-            raise AppError("case_step_decided", 409, status=step.status)
+            raise AppError("case_step_decided", 409, step_status=step.status)
         await _moved(rt, uow, case, to="in_review", actor=principal.subject, action="decide_step",
                      comment=request.comment, department=step.department_code, detail={"decision": status})
     return await case_out(rt, case, staff=True)
