@@ -669,7 +669,8 @@ async def list_staff_cases(rt: Runtime, *, principal: Principal, query: StaffCas
     if query.status:
         cases = cases.filter(status=query.status)
     if query.overdue is not None:
-        overdue = Q(deadline_at__lt=clock.now(), status__in=CLOCK_STATUSES)
+        # a paused clock (补正, 特别程序) cannot run out: its deadline moves when it runs again
+        overdue = Q(deadline_at__lt=clock.now(), status__in=CLOCK_STATUSES, paused_since__isnull=True)
         cases = cases.filter(overdue if query.overdue else ~overdue)
     if query.receipt:
         cases = cases.filter(receipt=parse_receipt(query.receipt))
