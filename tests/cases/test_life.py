@@ -451,6 +451,39 @@ ILLEGAL_MOVES = [
 ]
 
 
+class TestWhoMoves:
+    @pytest.mark.parametrize(("action", "body", "status"), [
+        ("accept", {}, "submitted"),
+        ("refuse", {"reason": "不符合条件"}, "submitted"),
+        ("decide", {"decision": "approve"}, "in_review"),
+        ("pause", {"reason": "听证"}, "in_review"),
+        ("issue-certificate", {}, "approved"),
+        ("deliver", {"method": "delivered"}, "certificate_issued"),
+    ])
+    async def test_the_lead_departments_moves_are_403_to_a_reviewing_departments_approver(
+            self, client, capsys, action, body, status):
+        citizen = await real_name_citizen(client, capsys)
+        office = await make_office(reviewers=1)
+        case = await declare(client, citizen, office.item.code)
+        lead = await office.staff(client, "approver")
+        reviewer = await office.staff(client, "approver", office.others[0].code)
+        road = {"submitted": [], "in_review": [("accept", {}), ("decide-step", _APPROVE)],
+                "approved": [("accept", {}), ("decide-step", _APPROVE)]}
+        for step, step_body in road.get(status, road["approved"]):
+            await moved(client, lead, case, step, **step_body)
+        if status in ("approved", "certificate_issued"):
+            await moved(client, reviewer, case, "decide-step", decision="approve")
+            await moved(client, lead, case, "decide", decision="approve")
+        if status == "certificate_issued":
+            await moved(client, lead, case, "issue-certificate")
+        assert (await Case.get(id=case["id"])).status == status
+        rows = len(await history(case["id"]))
+        # before acceptance the reviewing department has no step: it cannot even read the case
+        expected = (404, "case_not_found") if status == "submitted" else (403, "out_of_scope")
+        problem(await act(client, reviewer, case, action, **body), *expected)
+        assert (await Case.get(id=case["id"])).status == status and len(await history(case["id"])) == rows
+
+
 class TestIllegalMoves:
     @pytest.mark.parametrize(("action", "body", "status"), ILLEGAL_MOVES)
     async def test_a_move_the_machine_does_not_allow_is_409_and_leaves_history_and_events_alone(
@@ -555,3 +588,21 @@ class TestStaffList:
         assert [c["id"] for c in overdue.json()["items"]] == [late["id"]]
         not_overdue = await client.get("/api/v1/staff/cases", headers=bearer(clerk), params={"overdue": "false"})
         assert [c["id"] for c in not_overdue.json()["items"]] == [decided["id"], on_time["id"]]
+
+    async def test_a_paused_case_is_not_overdue_while_its_clock_stands_still(self, client, capsys, frozen_clock):
+        # Monday 2036-06-16: 2 working days run out on Wednesday 06-18 at 17:30, unless the clock stops
+        frozen_clock("2036-06-16T09:00:00+08:00")
+        office = await make_office(reviewers=0, promised_days=2)
+        hearing, supplement = await self._cases(client, capsys, office, 2)
+        clerk, lead = await office.staff(client, "window_clerk"), await office.staff(client, "approver")
+        for case in (hearing, supplement):
+            await moved(client, clerk, case, "accept")
+        await moved(client, lead, hearing, "pause", reason="听证")
+        await moved(client, lead, supplement, "request-supplement", missing=["四至界线图"])
+        frozen_clock("2036-06-19T10:00:00+08:00")
+        clerk = await office.staff(client, "window_clerk")
+        overdue = await client.get("/api/v1/staff/cases", headers=bearer(clerk), params={"overdue": "true"})
+        assert overdue.json()["items"] == []
+        running = await client.get("/api/v1/staff/cases", headers=bearer(clerk), params={"overdue": "false"})
+        assert [c["id"] for c in running.json()["items"]] == [hearing["id"], supplement["id"]]
+
