@@ -130,7 +130,9 @@ class TestSpecialProcedure:
                                    "pause_reason": "组织专家评审", "paused_working_days": 0, "warning": "none"}
         seen = await _citizen_view(client, citizen, case)
         assert seen["clock"]["state"] == "paused" and seen["clock"]["pause_reason"] == "组织专家评审"
-        assert seen["timeline"][-1]["action"] == "pause"
+        assert {k: seen["timeline"][-1][k] for k in ("at", "action", "from_status", "to_status", "comment")} == {
+            "at": "2035-11-07T15:00:00+08:00", "action": "pause", "from_status": "accepted", "to_status": "accepted",
+            "comment": "组织专家评审"}
         problem(await client.post(f"/api/v1/staff/cases/{case['id']}/pause", headers=bearer(lead),
                                   json={"reason": "又一次"}), 409, "case_paused")
 

@@ -183,6 +183,9 @@ class TestWindowRegistration:
         assert case["channel"] == "window" and case["submitted_by"] == "window" and case["status"] == "submitted"
         assert [(r.actor, r.action) for r in await history(case["id"])] == [(f"staff:{clerk['id']}", "submit")]
         assert id_number not in response.text and phone not in response.text
+        staff_view = await client.get(f"/api/v1/staff/cases/{case['id']}", headers=bearer(clerk))
+        assert staff_view.status_code == 200 and staff_view.json()["applicant"]["name"] == "敖**"
+        assert id_number not in staff_view.text and phone not in staff_view.text and "敖其尔" not in staff_view.text
         citizen = await login_citizen(client, capsys, phone=phone)
         mine = await client.get("/api/v1/cases", headers=bearer(citizen))
         assert [c["id"] for c in mine.json()["items"]] == [case["id"]]
