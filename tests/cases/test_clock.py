@@ -302,5 +302,6 @@ class TestWarnings:
         supervisor = await staff_tokens(client, Grant("supervisor", hall=office.hall.code))
         red = await client.get("/api/v1/supervision/warnings", headers=bearer(supervisor), params={"level": "red"})
         assert [(i["case"]["id"], i["level"]) for i in red.json()["items"]] == [(case["id"], "red")]
-        yellow = await client.get("/api/v1/supervision/warnings", headers=bearer(supervisor), params={"level": "yellow"})
+        yellow = await client.get("/api/v1/supervision/warnings", headers=bearer(supervisor),
+                                  params={"level": "yellow"})
         assert yellow.json()["items"] == []

@@ -205,6 +205,16 @@ class TestWindowRegistration:
         assert not await Case.exists(item_code=office.item.code)
 
 
+def _answer(field: dict):
+    """What an applicant would type into a required field of a form the app renders from the catalogue."""
+    kind = field["type"]
+    if kind in ("choice", "multi_choice"):
+        first = field["choices"][0]["value"]
+        return first if kind == "choice" else [first]
+    return {"text": "测试", "textarea": "测试内容", "integer": field.get("min", 1), "decimal": str(field.get("min", 1)),
+            "date": "2099-01-01", "boolean": True, "phone": "13904741234"}[kind]
+
+
 def _last(rows: list[CaseHistory]) -> tuple:
     row = rows[-1]
     return row.actor, row.action, row.from_status, row.to_status, row.department_code, row.comment
@@ -267,6 +277,21 @@ class TestParallelApproval:
             _payload_names(event, case, me)
         seen = (await client.get(f"/api/v1/cases/{case['id']}", headers=bearer(citizen))).json()
         assert seen["status"] == "collected" and seen["next_action"] == "none" and len(seen["timeline"]) == 8
+
+    @pytest.mark.parametrize(("item", "departments"), [(PERMIT, ["zjw", "rfb", "qxj"]),
+                                                       ("fgw.XK014", ["fgw", "gtj", "ghj", "hbj"])])
+    async def test_a_form_filled_from_the_items_own_definition_is_accepted_into_a_step_per_department_lead_first(
+            self, client, capsys, item, departments):
+        detail = await client.get(f"/api/v1/service-items/{item}")
+        assert detail.status_code == 200, detail.text
+        form = {field["name"]: _answer(field) for field in detail.json()["form"] if field["required"]}
+        citizen = await real_name_citizen(client, capsys)
+        case = await declare(client, citizen, item, form=form, applicant=enterprise())
+        clerk = await staff_tokens(client, Grant("window_clerk", hall=CITY, department=departments[0]))
+        accepted = await moved(client, clerk, case, "accept")
+        assert [(s["department"]["code"], s["lead"]) for s in accepted["steps"]] == [
+            (code, code == departments[0]) for code in departments]
+        assert accepted["review_kind"] == "并联审批"
 
     async def test_a_rejected_step_lets_the_lead_deny_at_once_and_closes_the_pending_steps(self, client, capsys):
         citizen = await real_name_citizen(client, capsys)

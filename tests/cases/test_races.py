@@ -21,7 +21,8 @@ class TestDecideStepAtOnce:
             self, client, capsys, named):
         citizen = await real_name_citizen(client, capsys)
         case = await declare_permit(client, citizen)
-        await moved(client, await staff_tokens(client, Grant("window_clerk", hall=CITY, department="zjw")), case, "accept")
+        clerk = await staff_tokens(client, Grant("window_clerk", hall=CITY, department="zjw"))
+        await moved(client, clerk, case, "accept")
         approvers = [await staff_tokens(client, Grant("approver", hall=CITY, department="rfb")) for _ in range(2)]
         department = {"department": "rfb"} if named else {}
         answers = await asyncio.gather(
