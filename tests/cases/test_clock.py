@@ -269,6 +269,31 @@ class TestWarnings:
         await watch_deadlines(client.rt)
         assert [e.kind for e in await _warnings(case["id"])] == ["case.deadline_warning"]
 
+    async def test_a_yellow_card_is_taken_back_when_a_pause_moves_the_deadline_away_and_comes_again_later(
+            self, client, capsys, frozen_clock):
+        # July 2036: Tue 07-01 accepted, 2 working days: the deadline Thu 07-03 17:30, yellow Wed 07-02 17:30
+        frozen_clock("2036-07-01T10:00:00+08:00")
+        office = await make_office(reviewers=0, promised_days=2)
+        citizen = await real_name_citizen(client, capsys)
+        case = await declare(client, citizen, office.item.code)
+        await moved(client, await office.staff(client, "window_clerk"), case, "accept")
+        frozen_clock("2036-07-02T17:45:00+08:00")
+        await watch_deadlines(client.rt)
+        assert [e.kind for e in await _warnings(case["id"])] == ["case.deadline_warning"]
+        lead = await office.staff(client, "approver")
+        assert (await moved(client, lead, case, "pause", reason="听证"))["clock"]["warning"] == "yellow"
+        # resumed Mon 07-07 09:00: Thu 03, Fri 04 and Mon 07 were paused, 2 + 3 working days end Tue 07-08
+        frozen_clock("2036-07-07T09:00:00+08:00")
+        resumed = await moved(client, await office.staff(client, "approver"), case, "resume")
+        assert resumed["deadline"] == "2036-07-08T17:30:00+08:00" and resumed["clock"]["warning"] == "none"
+        await watch_deadlines(client.rt)
+        assert len(await _warnings(case["id"])) == 1
+        frozen_clock("2036-07-07T17:30:00+08:00")
+        await watch_deadlines(client.rt)
+        warned = await _warnings(case["id"])
+        assert [e.kind for e in warned] == ["case.deadline_warning"] * 2
+        assert at(warned[1].payload["deadline"]) == at("2036-07-08T17:30:00+08:00")
+
     async def test_supervisors_of_the_hall_list_the_warned_cases_and_no_one_else_does(
             self, client, capsys, frozen_clock):
         # May 2036: Mon 05-05 accepted, 1 working day: the deadline Tue 05-06 17:30, yellow Mon 05-05 17:30
