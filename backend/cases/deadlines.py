@@ -9,7 +9,7 @@ passes (backend/cases/supervision.py).
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from backend.catalog.calendar import WorkingCalendar
 from backend.kit import clock
@@ -27,9 +27,10 @@ def _local_day(instant: datetime) -> date:
 
 
 def deadline_at(calendar: WorkingCalendar, *, accepted_at: datetime, working_days: int, close: str) -> datetime:
-    """When `working_days` working days counted from the day after `accepted_at` run out."""
+    """When `working_days` working days counted from the day after `accepted_at` run out, in UTC like every
+    instant at rest: SQLite keeps datetimes as text, so a +08:00 one would not compare with clock.now()."""
     day = calendar.add_working_days(_local_day(accepted_at), working_days)
-    return datetime.combine(day, _close(close), tzinfo=clock.business_zone())
+    return datetime.combine(day, _close(close), tzinfo=clock.business_zone()).astimezone(UTC)
 
 
 def working_days_before(calendar: WorkingCalendar, day: date, count: int) -> date:

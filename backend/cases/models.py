@@ -60,7 +60,7 @@ class Case(Model):
     # the time limit: the end of the deadline's working day; pauses (补正, 特别程序) push it back
     deadline_at = fields.DatetimeField(null=True)
     paused_since = fields.DatetimeField(null=True)
-    pause_kind = fields.CharField(max_length=16, null=True)      # supplement | special_procedure
+    pause_kind = fields.CharField(max_length=24, null=True)      # supplement | special_procedure
     pause_reason = fields.CharField(max_length=200, null=True)
     paused_working_days = fields.IntField(default=0)
     warning_level = fields.SmallIntField(default=0)              # 0 none, 1 黄牌 yellow, 2 红牌 red

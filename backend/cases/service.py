@@ -529,8 +529,9 @@ def _step_of(principal: Principal, steps: list[CaseStep], scope: Scope, departme
             if step.department_code == department:
                 return index
         raise AppError("case_step_not_found", 404)
-    mine = [index for index, step in enumerate(steps) if step.status == "pending"
-            and principal.covers(*scope.steps[index], ("approver",))]
+    covered = [index for index, step in enumerate(steps) if principal.covers(*scope.steps[index], ("approver",))]
+    # my department's step decided by a colleague a moment ago is that step (409 case_step_decided), not a riddle
+    mine = [index for index in covered if steps[index].status == "pending"] or covered
     if len(mine) != 1:
         raise AppError("case_step_ambiguous", 422)
     return mine[0]
@@ -550,7 +551,7 @@ async def decide_step(rt: Runtime, *, principal: Principal, case_id: int, reques
         decided = await CaseStep.filter(id=step.id, status="pending").using_db(uow.tx) \
             .update(status=status, decided_by=principal.id, decided_at=clock.now(), comment=request.comment)
         if not decided:
-            raise AppError("case_step_decided", 409, status=step.status)
+            raise AppError("case_step_decided", 409, step_status=step.status)
         await _moved(rt, uow, case, to="in_review", actor=principal.subject, action="decide_step",
                      comment=request.comment, department=step.department_code, detail={"decision": status})
     return await case_out(rt, case, staff=True)
@@ -667,7 +668,8 @@ async def list_staff_cases(rt: Runtime, *, principal: Principal, query: StaffCas
     if query.status:
         cases = cases.filter(status=query.status)
     if query.overdue is not None:
-        overdue = Q(deadline_at__lt=clock.now(), status__in=CLOCK_STATUSES)
+        # a paused clock (补正, 特别程序) cannot run out: its deadline moves when it runs again
+        overdue = Q(deadline_at__lt=clock.now(), status__in=CLOCK_STATUSES, paused_since__isnull=True)
         cases = cases.filter(overdue if query.overdue else ~overdue)
     if query.receipt:
         cases = cases.filter(receipt=parse_receipt(query.receipt))

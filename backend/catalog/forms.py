@@ -169,9 +169,13 @@ def _text(field: dict[str, Any], value: Any) -> str:
 
 
 def _in_range(field: dict[str, Any], number: int | Decimal) -> None:
-    if number < field["min"]:
+    low, high = field["min"], field["max"]
+    if isinstance(number, Decimal):
+        # a bound of the TOML (0.01) is a float, which a Decimal compares with exactly (0.0100000000000000002...)
+        low, high = Decimal(repr(low)), Decimal(repr(high))
+    if number < low:
         raise _Refused("field.range", bound=f"≥ {field['min']}")
-    if number > field["max"]:
+    if number > high:
         raise _Refused("field.range", bound=f"≤ {field['max']}")
 
 

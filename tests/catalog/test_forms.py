@@ -96,6 +96,13 @@ class TestCheckForm:
     def test_a_decimal_is_kept_as_a_string_with_the_fields_places(self, value, cleaned):
         assert check_form(FORM, {**VALID, "capital": value})["capital"] == cleaned
 
+    @pytest.mark.parametrize("value", ["0.01", "0.30", 0.3, "0.2"])
+    def test_a_decimal_at_or_between_fractional_bounds_is_in_range(self, value):
+        # 0.01 and 0.3 as floats are a little above and below those numbers: the bounds are the written ones
+        field = {"name": "area", "type": "decimal", "label": _label("面积"), "required": True, "min": 0.01,
+                 "max": 0.3, "places": 2}
+        assert check_form([field], {"area": value})["area"] in ("0.01", "0.30", "0.20")
+
     def test_a_decimal_with_more_places_than_the_field_is_refused_not_rounded(self):
         assert _codes({**VALID, "capital": "12.345"})["form.capital"] == ("field.decimal_places", {"places": 2})
 
