@@ -167,13 +167,16 @@ async def staff_responsible(rt: Runtime, *, role: str, hall_lineage: list[str], 
                             limit: int = 20, tx: UnitOfWork | None = None) -> list[int]:
     """Active staff holding `role` for `department` of the hall (`hall_lineage`: its code, then its
     ancestors'): a grant of that department or of none, for the hall or a hall above it. Whom a time
-    limit warning of the department's work goes to."""
+    limit warning of the department's work goes to: the department's own people first (nearest hall
+    first), then those whose grant covers every department, at most `limit`."""
     grants = StaffGrant.filter(Q(hall_code__in=hall_lineage) | Q(hall_code__isnull=True),
                                Q(department_code=department) | Q(department_code__isnull=True),
                                role=role, staff__active=True)
-    ids = await (grants.using_db(tx.tx) if tx is not None else grants).order_by("staff_id") \
-        .limit(limit).values_list("staff_id", flat=True)
-    return sorted(set(ids))
+    rows = await (grants.using_db(tx.tx) if tx is not None else grants) \
+        .values_list("staff_id", "department_code", "hall_code")
+    nearness = {hall: position for position, hall in enumerate(hall_lineage)}
+    ranked = sorted(rows, key=lambda row: (row[1] is None, nearness.get(row[2], len(hall_lineage)), row[0]))
+    return list(dict.fromkeys(staff_id for staff_id, _, _ in ranked))[:limit]
 
 
 async def set_staff_grants(rt: Runtime, *, username: str, grants: Iterable[Grant], actor: str,

@@ -202,7 +202,8 @@ async def declare_for(rt: Runtime, *, item: ServiceItemDetail, request: DeclareR
             await _remember_enterprise(uow, citizen_id=citizen_id, uscc=uscc,
                                        name=enterprise_name or "")
         await record_contact(rt, citizen_id=citizen_id, hall=item.hall, source="case", uow=uow)
-    return await case_out(rt, case)
+    # a clerk or an agent sees who did what, as in every staff answer; the citizen does not
+    return await case_out(rt, case, staff=not declaration.submitted_by.startswith("citizen:"))
 
 
 async def _remember_enterprise(uow: UnitOfWork, *, citizen_id: int, uscc: str, name: str) -> None:
