@@ -15,7 +15,7 @@ StepStatus = Literal["pending", "approved", "rejected", "closed"]
 ITEM_CODE_PATTERN = r"^[0-9A-Za-z.-]{1,48}$"
 DEPARTMENT_CODE_PATTERN = r"^[0-9A-Za-z.-]{1,32}$"
 # what a person reads out or types: digits, maybe grouped with spaces or dashes, the last one may be X
-RECEIPT_PATTERN = r"^[0-9Xx \-]{8,40}$"
+RECEIPT_PATTERN = r"^[0-9Xx０-９Ｘｘ \-－\u3000]{8,40}$"   # full-width forms too: parse_receipt folds them
 MAX_ID = 2**63 - 1
 COMMENT_MAX = 500
 
