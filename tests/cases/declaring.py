@@ -13,7 +13,7 @@ from backend.kit.identity import uscc_check_char
 from tests.factories import bearer, login_citizen, new_id_number, new_phone
 from tests.kit.test_filetypes import JPEG_8X8, _pdf, _png
 
-__all__ = ["PDF_BYTES", "PNG_BYTES", "JPEG_BYTES", "citizen", "fill_form", "declare", "upload", "stored_files",
+__all__ = ["PDF_BYTES", "PNG_BYTES", "JPEG_BYTES", "citizen", "item_detail", "fill_form", "declare", "upload", "stored_files",
            "new_uscc"]
 
 PDF_BYTES = _pdf()
