@@ -13,8 +13,8 @@ from backend.kit.identity import uscc_check_char
 from tests.factories import bearer, login_citizen, new_id_number, new_phone
 from tests.kit.test_filetypes import JPEG_8X8, _pdf, _png
 
-__all__ = ["PDF_BYTES", "PNG_BYTES", "JPEG_BYTES", "citizen", "item_detail", "fill_form", "declare", "upload", "stored_files",
-           "new_uscc"]
+__all__ = ["PDF_BYTES", "PNG_BYTES", "JPEG_BYTES", "citizen", "item_detail", "fill_form", "declare", "upload",
+           "stored_files", "new_uscc"]
 
 PDF_BYTES = _pdf()
 PNG_BYTES = _png()
@@ -27,11 +27,15 @@ def new_uscc() -> str:
     return first17 + uscc_check_char(first17)
 
 
-async def citizen(client: httpx.AsyncClient, capsys, *, name: str = "巴特尔", phone: str | None = None) -> dict:
-    """A logged-in real-name citizen: tokens, `phone`, `id_number`, `name` and `headers`."""
+async def citizen(client: httpx.AsyncClient, capsys, *, name: str = "巴特尔", phone: str | None = None,
+                  id_number_ending: str = "") -> dict:
+    """A logged-in real-name citizen: tokens, `phone`, `id_number`, `name` and `headers`; with
+    `id_number_ending`, an ID number whose check character is that one (such as "X")."""
     tokens = await login_citizen(client, capsys, phone=phone or new_phone())
     for _ in range(5):   # an ID number another test's citizen took already: draw again
         id_number = new_id_number()
+        while not id_number.endswith(id_number_ending):
+            id_number = new_id_number()
         patched = await client.patch("/api/v1/me", headers=bearer(tokens), json={"name": name, "id_number": id_number})
         if patched.status_code != 409:
             break

@@ -73,6 +73,12 @@ class TestUploadMaterial:
         for path in new:
             assert len(path.name) == 32 and all(ch in "0123456789abcdef" for ch in path.name)
             assert "身份证" not in str(path) and "hukou" not in str(path) and not path.suffix
+            assert path.stat().st_mode & 0o077 == 0      # only the server's user reads it
+            relative = path.relative_to(server.settings.resolved_file_root())
+            # nothing serves the store's folder: the file is reached only through the checked route
+            for url in (f"/{path.name}", f"/{relative}", f"/files/{relative}", f"/var/files/{relative}",
+                        f"/static/{relative}"):
+                assert (await client.get(url)).status_code == 404, url
 
     @pytest.mark.parametrize("data, filename, content_type, status, code", [
         (PNG_BYTES, "x.pdf", "application/pdf", 422, "upload_type_mismatch"),    # a PNG that says it is a PDF
@@ -167,6 +173,23 @@ class TestUploadMaterial:
         assert refused.status_code == 404 and refused.json()["code"] == "case_not_found", refused.text
         assert stored_files(root) == before
         assert await _rows(case["id"], stranger_id) == rows
+
+
+    async def test_a_case_holds_no_more_materials_than_the_limit(self, app_with, capsys):
+        running = await app_with(cases={"materials_per_case": 1})
+        async with running.client() as http:
+            person = await citizen(http, capsys)
+            case = await declare(http, person, PENSION)
+            path, root = f"/api/v1/cases/{case['id']}/materials", running.settings.resolved_file_root()
+            first = await upload(http, person["headers"], path, material=_required(case)[0], data=PDF_BYTES)
+            before = stored_files(root)
+            second = await upload(http, person["headers"], path, material=_required(case)[1], data=PNG_BYTES,
+                                  content_type="image/png")
+
+        assert first.status_code == 201, first.text
+        assert second.status_code == 409 and second.json()["code"] == "too_many_materials", second.text
+        assert stored_files(root) == before
+        assert await CaseMaterial.filter(case_id=case["id"]).count() == 1
 
 
 class TestUploadLimit:

@@ -104,7 +104,8 @@ class TestLookupProgress:
         assert wrong.json()["code"] == "progress_not_found"
         without_id = [{k: v for k, v in answer.json().items() if k != "request_id"} for answer in (wrong, unknown)]
         assert without_id[0] == without_id[1]
-        assert wrong.text.replace(wrong.json()["request_id"], "") == unknown.text.replace(unknown.json()["request_id"], "")
+        assert wrong.text.replace(wrong.json()["request_id"], "") \
+            == unknown.text.replace(unknown.json()["request_id"], "")
         assert {k: v for k, v in wrong.headers.items() if k not in ("x-request-id", "date")} \
             == {k: v for k, v in unknown.headers.items() if k not in ("x-request-id", "date")}
 
@@ -140,6 +141,18 @@ class TestLookupProgress:
                                                                       "tail": person["phone"][-4:]})
         assert found.status_code == 200, found.text
         assert found.json()["receipt"] == case["receipt"]
+
+
+    async def test_an_id_number_ending_in_x_is_found_with_a_small_x_or_full_width_digits(self, client, capsys,
+                                                                                       lookups):
+        person = await citizen(client, capsys, id_number_ending="X")
+        case = await declare(client, person, PENSION)
+        tail = person["id_number"][-4:]
+        running, http = await lookups()
+        async with http:
+            answers = [await http.post("/api/v1/progress/lookup", json={"receipt": case["receipt"], "tail": typed})
+                       for typed in (tail, tail.lower(), tail.translate(str.maketrans("0123456789X", "０１２３４５６７８９ｘ")))]
+        assert [answer.status_code for answer in answers] == [200, 200, 200], [a.text for a in answers]
 
 
 class TestLookupLimits:
