@@ -117,11 +117,17 @@ class TestUploadMaterial:
 
             refused = await upload(http, person["headers"], f"/api/v1/cases/{case['id']}/materials",
                                    material=_required(case)[0], data=big)
+            # far over: the body is cut off while it streams in, before any handler runs
+            too_long = _padded_pdf(running.settings.max_upload_request_bytes + 1)
+            far_over = await upload(http, person["headers"], f"/api/v1/cases/{case['id']}/materials",
+                                    material=_required(case)[0], data=too_long)
             taken = await upload(http, person["headers"], f"/api/v1/cases/{case['id']}/materials",
                                  material=_required(case)[0], data=fits)
 
         assert refused.status_code == 413, refused.text
         assert refused.json()["code"] == "upload_too_large"
+        assert far_over.status_code == 413, far_over.text
+        assert far_over.headers["content-type"].startswith("application/problem+json")
         assert taken.status_code == 201, taken.text   # the limit is the size, not something else
         assert [path.read_bytes() for path in stored_files(root) - before] == [fits]
         assert await _rows(case["id"], citizen_id) == (rows[0] + 1, rows[1] + 1)
