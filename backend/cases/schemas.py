@@ -333,7 +333,7 @@ class TencentInboundText(BaseModel):
     nationcode: str = Field("86", max_length=8)
     sign: str = Field("", max_length=64)
     time: int = Field(0)
-    extend: str = Field("", max_length=32)
+    extend: str | None = Field(None, max_length=32)   # null unless the channel's extended code is enabled
 
 
 class InboundAnswer(BaseModel):
