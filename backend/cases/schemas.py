@@ -337,10 +337,12 @@ class TencentInboundText(BaseModel):
 
 
 class InboundAnswer(BaseModel):
-    """What both providers take as "received": Alibaba Cloud reads `code`, Tencent Cloud `result`."""
+    """What both providers take as "received": Alibaba Cloud reads `code` (and `msg`), Tencent Cloud
+    `result` and `errmsg`."""
     code: int = 0
     result: int = 0
     msg: str = "接收成功"
+    errmsg: str = "OK"
 
 
 class InboundPush(RootModel[Annotated[list[AliyunInboundText], Field(max_length=100)] | TencentInboundText]):
