@@ -11,8 +11,8 @@ from pydantic import SecretStr
 from backend.kit.auth import Grant
 from backend.kit.identity import mod11_2_check_char
 from backend.settings import AliyunSmsSettings
-from tests.cases.declaring import citizen, declare
-from tests.factories import bearer, new_phone, staff_tokens, unique_address
+from tests.cases.declaring import citizen, declare, fill_form
+from tests.factories import bearer, new_id_number, new_phone, staff_tokens, unique_address
 from tests.fakes.aliyun_sms import FakeAliyunSms
 
 PENSION = "150921-rs.GG003"      # 城乡居民养老保险参保登记 in 卓资县 (150921), personal, online
@@ -199,6 +199,12 @@ def _aliyun_push(phone: str, text: str) -> list[dict]:
              "dest_code": "1234", "sequence_id": 1234567}]
 
 
+def _aliyun_push_2024(phone: str, text: str) -> list[dict]:
+    # the SmsUp page as it reads now: no sign_name, the sequence as a string
+    return [{"phone_number": phone, "content": text, "send_time": "2026-12-03 10:00:01", "dest_code": "1234",
+             "sequence_id": "1234567890"}]
+
+
 def _tencent_push(phone: str, text: str) -> dict:
     # Tencent Cloud's reply callback (SMS Reply, api/382/43548): `extend` is sent null when the channel's
     # extended code is not enabled, which is the default
@@ -228,7 +234,8 @@ def _sent_to(fake: FakeAliyunSms, phone: str) -> list[dict]:
 
 
 class TestInboundSms:
-    @pytest.mark.parametrize("push", [_aliyun_push, _tencent_push], ids=["aliyun", "tencent"])
+    @pytest.mark.parametrize("push", [_aliyun_push, _aliyun_push_2024, _tencent_push],
+                             ids=["aliyun", "aliyun-now", "tencent"])
     @pytest.mark.parametrize("words", ["CX {receipt}", "查询{receipt}", "cx  {receipt}", "查询：{spaced}"])
     async def test_cx_receipt_from_the_applications_phone_is_answered_with_its_status_line(
             self, client, capsys, aliyun, inbound, push, words):
@@ -247,6 +254,25 @@ class TestInboundSms:
         [sent] = _sent_to(aliyun, person["phone"])
         assert sent["template_code"] == STATUS_LINE
         assert sent["template_param"] == {"receipt": receipt, "status": "已申报", "deadline": "-"}
+
+    async def test_a_herder_whose_application_an_agent_declared_is_answered_without_ever_using_the_app(
+            self, client, aliyun, inbound):
+        herder = {"name": "敖日格乐", "id_number": new_id_number(), "phone": new_phone()}
+        agent = await staff_tokens(client, Grant("agent", hall="150921106202"))
+        mandate = await client.post("/api/v1/agent/mandates", headers=bearer(agent),
+                                    json={"citizen": herder, "items": [PENSION], "reference": "WT-2026-0042"})
+        assert mandate.status_code == 201, mandate.text
+        detail = (await client.get(f"/api/v1/service-items/{PENSION}")).json()
+        case = await client.post("/api/v1/agent/cases", headers=bearer(agent), json={
+            "service_item": PENSION, "form": fill_form(detail), "mandate_id": mandate.json()["id"]})
+        assert case.status_code == 201, case.text
+        running = await inbound()
+        async with running.client() as http:
+            answer = await http.post("/api/v1/sms/inbound", params={"token": RECEIPT_TOKEN},
+                                     json=_tencent_push(herder["phone"], f"查询 {case.json()['receipt']}"))
+        assert answer.status_code == 200, answer.text
+        [sent] = _sent_to(aliyun, herder["phone"])
+        assert (sent["template_code"], sent["template_param"]["receipt"]) == (STATUS_LINE, case.json()["receipt"])
 
     @pytest.mark.parametrize("push", [_aliyun_push, _tencent_push], ids=["aliyun", "tencent"])
     async def test_another_phone_an_unknown_receipt_or_other_words_get_the_polite_fixed_answer(
