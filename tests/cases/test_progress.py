@@ -10,8 +10,10 @@ from pydantic import SecretStr
 
 from backend.kit.auth import Grant
 from backend.kit.identity import mod11_2_check_char
+from backend.kit.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from backend.settings import AliyunSmsSettings
 from tests.cases.declaring import citizen, declare, fill_form
+from tests.conftest import BACKEND
 from tests.factories import bearer, new_id_number, new_phone, staff_tokens, unique_address
 from tests.fakes.aliyun_sms import FakeAliyunSms
 
@@ -181,6 +183,8 @@ class TestLookupLimits:
         person, case = await _applied(client, capsys)
         limit = 6
         running, http = await lookups(lookups_per_ip_per_hour=limit, lookups_per_receipt_per_hour=1000)
+        # the PostgreSQL run counts in Redis (one Lua script), the SQLite run in the process
+        assert isinstance(running.rt.limiter, RedisRateLimiter if BACKEND == "postgres" else MemoryRateLimiter)
         async with http:
             answers = await asyncio.gather(*(
                 http.post("/api/v1/progress/lookup", json={"receipt": case["receipt"], "tail": person["phone"][-4:]})
