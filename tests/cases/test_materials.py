@@ -307,4 +307,21 @@ class TestReadMaterial:
         audited = await AuditEntry.filter(action="case.material.read", subject_kind="case",
                                           subject_id=str(case["id"])).order_by("id")
         assert [(row.actor_kind, row.actor_id) for row in audited] == [("staff", str(r["id"])) for r in reviewers]
-        assert all(row.detail["material"] == uploaded.json()["id"] and row.request_id for row in audited)
+        assert all(row.detail["material"] == uploaded.json()["id"] for row in audited)
+        assert [row.request_id for row in audited] == [read.headers["x-request-id"] for read in reads]
+
+    async def test_a_material_is_read_only_under_its_own_case(self, client, capsys):
+        person = await citizen(client, capsys)
+        first, second = await declare(client, person, PENSION), await declare(client, person, PENSION)
+        uploaded = await upload(client, person["headers"], f"/api/v1/cases/{first['id']}/materials",
+                                material=_required(first)[0], data=PDF_BYTES)
+        material_id = uploaded.json()["id"]
+        clerk = await staff_tokens(client, Grant("window_clerk", hall="150921", department="150921-rs"))
+
+        mine = await client.get(f"/api/v1/cases/{second['id']}/materials/{material_id}", headers=person["headers"])
+        staff = await client.get(f"/api/v1/staff/cases/{second['id']}/materials/{material_id}", headers=bearer(clerk))
+        right = await client.get(f"/api/v1/staff/cases/{first['id']}/materials/{material_id}", headers=bearer(clerk))
+
+        assert (mine.status_code, mine.json()["code"]) == (404, "material_not_found")
+        assert (staff.status_code, staff.json()["code"]) == (404, "material_not_found")
+        assert right.status_code == 200 and right.content == PDF_BYTES
