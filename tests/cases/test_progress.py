@@ -8,6 +8,7 @@ import json
 import pytest
 from pydantic import SecretStr
 
+from backend.cases.machine import STATUS_TEXT
 from backend.kit.auth import Grant
 from backend.kit.identity import mod11_2_check_char
 from backend.kit.ratelimit import MemoryRateLimiter, RedisRateLimiter
@@ -258,6 +259,19 @@ class TestInboundSms:
         [sent] = _sent_to(aliyun, person["phone"])
         assert sent["template_code"] == STATUS_LINE
         assert sent["template_param"] == {"receipt": receipt, "status": "已申报", "deadline": "-"}
+
+    async def test_the_status_line_is_in_the_language_the_citizen_chose(self, client, capsys, aliyun, inbound):
+        person, case = await _applied(client, capsys)
+        chosen = await client.patch("/api/v1/me", headers=person["headers"], json={"preferred_language": "mn"})
+        assert chosen.status_code == 200, chosen.text
+        running = await inbound()
+        async with running.client() as http:
+            answer = await http.post("/api/v1/sms/inbound", params={"token": RECEIPT_TOKEN},
+                                     json=_aliyun_push(person["phone"], f"CX {case['receipt']}"))
+        assert answer.status_code == 200, answer.text
+        [sent] = _sent_to(aliyun, person["phone"])
+        assert sent["template_code"] == "SMS_000000192"      # case_status_line, mn
+        assert sent["template_param"]["status"] == STATUS_TEXT["submitted"]["mn"] != STATUS_TEXT["submitted"]["zh"]
 
     async def test_a_herder_whose_application_an_agent_declared_is_answered_without_ever_using_the_app(
             self, client, aliyun, inbound):
