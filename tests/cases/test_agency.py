@@ -51,7 +51,8 @@ class TestRecordMandate:
         again = await client.get(f"/api/v1/agent/mandates/{mandate['id']}", headers=agent["headers"])
         assert again.status_code == 200 and again.json() == mandate
 
-    async def test_the_citizens_name_id_number_and_phone_are_stored_sealed(self, client):
+    async def test_the_citizens_name_id_number_and_phone_are_stored_sealed_in_the_mandate_and_its_case(self,
+                                                                                                     client):
         agent, person = await _agent(client), _person("其其格")
         recorded = await _mandate(client, agent, person)
         assert recorded.status_code == 201, recorded.text
@@ -60,6 +61,13 @@ class TestRecordMandate:
             "SELECT * FROM case_mandate WHERE id = " + str(int(recorded.json()["id"])))
         raw = json.dumps(rows, default=str, ensure_ascii=False)
         assert rows and rows[0]["name_enc"] and rows[0]["id_number_enc"] and rows[0]["phone_enc"]
+        declared = await _declare(client, agent, recorded.json()["id"])
+        assert declared.status_code == 201, declared.text
+        rows += await connections.get("default").execute_query_dict(
+            "SELECT * FROM cases WHERE id = " + str(int(declared.json()["id"])))
+        raw = json.dumps(rows, default=str, ensure_ascii=False)
+        assert len(rows) == 2
+        # (8 characters: 4 could occur by chance in a date or a ciphertext)
         for value in ("其其格", person["id_number"], person["phone"], person["id_number"][-8:], person["phone"][-8:]):
             assert value not in raw
 
