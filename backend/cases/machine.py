@@ -54,7 +54,7 @@ def move(action: str, status: str) -> Move:
     """The move `action` from `status`, or the 409 that says the case is not where that move starts."""
     found = MOVES[action]
     if status not in found.sources:
-        raise AppError("case_move_not_allowed", 409, action=action, status=status)
+        raise AppError("case_move_not_allowed", 409, action=action, case_status=status)
     return found
 
 
