@@ -182,6 +182,12 @@ class TestFollowAsAgent:
         assert uploaded.status_code == 201, uploaded.text
         assert others_upload.status_code == 404, others_upload.text
 
+        too_early = await client.post(f"/api/v1/agent/cases/{case['id']}/resubmit", headers=agent["headers"],
+                                      json={})
+        assert too_early.status_code == 409, too_early.text     # nothing was asked for: nothing to resubmit
+        assert too_early.json()["code"] == "case_move_not_allowed" and "submitted" in too_early.json()["detail"]
+        assert (await Case.get(id=case["id"])).status == "submitted"
+
         clerk = await staff_tokens(client, Grant("window_clerk", hall="150921", department="150921-rs"))
         for action, body in (("accept", {}), ("request-supplement", {"missing": [required[1]]})):
             moved = await client.post(f"/api/v1/staff/cases/{case['id']}/{action}", headers=bearer(clerk), json=body)
