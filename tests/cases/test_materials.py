@@ -2,6 +2,7 @@
 folder, nothing left behind by a refused upload; 一口录入 (a document given once, given again); the
 file read back by its applicant and by every department of a parallel review, each staff read audited."""
 import hashlib
+import json
 
 import pytest
 
@@ -79,6 +80,11 @@ class TestUploadMaterial:
             for url in (f"/{path.name}", f"/{relative}", f"/files/{relative}", f"/var/files/{relative}",
                         f"/static/{relative}"):
                 assert (await client.get(url)).status_code == 404, url
+        # the key is the store's business: no answer gives it out
+        documents = await client.get("/api/v1/me/documents", headers=person["headers"])
+        for answer in (pdf, png, documents):
+            assert not any(path.name in answer.text for path in new)
+        assert not any(path.name in json.dumps(again) for path in new)
 
     @pytest.mark.parametrize("data, filename, content_type, status, code", [
         (PNG_BYTES, "x.pdf", "application/pdf", 422, "upload_type_mismatch"),    # a PNG that says it is a PDF
