@@ -59,7 +59,7 @@ async def _open_case(rt: Runtime, *, case_id: int, citizen_id: int | None, princ
                      material: str, uow: UnitOfWork) -> Case:
     case = await applicant_case(rt, case_id=case_id, citizen_id=citizen_id, principal=principal, uow=uow)
     if case.status not in _OPEN_FOR_MATERIALS:
-        raise AppError("case_materials_closed", 409, status=case.status)
+        raise AppError("case_materials_closed", 409, case_status=case.status)
     if material not in await _required_materials(rt, case.item_code):
         raise AppError("material_unknown", 422)
     count = await CaseMaterial.filter(case_id=case.id).using_db(uow.tx).count()

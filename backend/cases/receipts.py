@@ -20,6 +20,8 @@ from backend.kit.uow import UnitOfWork
 __all__ = ["next_receipt", "parse_receipt"]
 
 _RECEIPT = re.compile(r"[0-9]{8,30}[0-9X]", re.ASCII)
+# a check character X swapped with the digit before it: a typing mistake like any other swap
+_SWAPPED_X = re.compile(r"[0-9]{8,30}X[0-9]", re.ASCII)
 
 
 async def next_receipt(fmt: str, *, hall: str, day: date, uow: UnitOfWork) -> str:
@@ -38,6 +40,8 @@ def parse_receipt(text: str, *, field: str = "receipt") -> str:
     """A receipt as a person types it (spaces, dashes, full-width digits, a small x) in its one form;
     422 when its shape is wrong or its check character does not match (a typing mistake)."""
     receipt = re.sub(r"[\s\-]", "", fold_full_width(text)).upper()
+    if _SWAPPED_X.fullmatch(receipt):
+        raise AppError("receipt_mistyped", 422, errors=[FieldError(field=field, code="field.receipt_check")])
     if not _RECEIPT.fullmatch(receipt):
         raise AppError("validation_failed", 422, errors=[FieldError(field=field, code="field.receipt")])
     if mod11_2_check_char(receipt[:-1]) != receipt[-1]:

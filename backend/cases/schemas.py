@@ -15,7 +15,7 @@ StepStatus = Literal["pending", "approved", "rejected", "closed"]
 ITEM_CODE_PATTERN = r"^[0-9A-Za-z.-]{1,48}$"
 DEPARTMENT_CODE_PATTERN = r"^[0-9A-Za-z.-]{1,32}$"
 # what a person reads out or types: digits, maybe grouped with spaces or dashes, the last one may be X
-RECEIPT_PATTERN = r"^[0-9Xx \-]{8,40}$"
+RECEIPT_PATTERN = r"^[0-9Xx０-９Ｘｘ \-－\u3000]{8,40}$"   # full-width forms too: parse_receipt folds them
 MAX_ID = 2**63 - 1
 COMMENT_MAX = 500
 
@@ -333,14 +333,16 @@ class TencentInboundText(BaseModel):
     nationcode: str = Field("86", max_length=8)
     sign: str = Field("", max_length=64)
     time: int = Field(0)
-    extend: str = Field("", max_length=32)
+    extend: str | None = Field(None, max_length=32)   # null unless the channel's extended code is enabled
 
 
 class InboundAnswer(BaseModel):
-    """What both providers take as "received": Alibaba Cloud reads `code`, Tencent Cloud `result`."""
+    """What both providers take as "received": Alibaba Cloud reads `code` (and `msg`), Tencent Cloud
+    `result` and `errmsg`."""
     code: int = 0
     result: int = 0
     msg: str = "接收成功"
+    errmsg: str = "OK"
 
 
 class InboundPush(RootModel[Annotated[list[AliyunInboundText], Field(max_length=100)] | TencentInboundText]):
