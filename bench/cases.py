@@ -97,7 +97,8 @@ async def walk_queue(http: httpx.AsyncClient, token: str, pages: int, page_size:
     return times, {"elapsed": elapsed, "distinct": len(seen),
                    "server_cpu": harness.process_tree_cpu_seconds(pid) - server_before,
                    "store_cpu": harness.datastore_cpu_seconds(database) - store_before,
-                   "client_cpu": (self_after.ru_utime + self_after.ru_stime) - (self_before.ru_utime + self_before.ru_stime)}
+                   "client_cpu": (self_after.ru_utime + self_after.ru_stime)
+                   - (self_before.ru_utime + self_before.ru_stime)}
 
 
 def table(results: list[harness.Result]) -> None:
@@ -113,8 +114,8 @@ def table(results: list[harness.Result]) -> None:
     for r in results:
         w = r.wrk
         name, conns = r.name.rsplit(" @", 1)
-        print(f"{name:<46} {conns:>5} {r.requests:>8} {r.rate:>7.0f} {w['p50_us'] / 1000:>7.2f} {w['p90_us'] / 1000:>7.2f} "
-              f"{w['p99_us'] / 1000:>7.2f} {w['max_us'] / 1000:>7.1f} {r.errors:>6} {r.rate / baseline.rate:>7.3f} "
+        print(f"{name:<46} {conns:>5} {r.requests:>8} {r.rate:>7.0f} {w['p50_us'] / 1000:>7.2f} "
+              f"{w['p90_us'] / 1000:>7.2f} {w['p99_us'] / 1000:>7.2f} {w['max_us'] / 1000:>7.1f} {r.errors:>6} {r.rate / baseline.rate:>7.3f} "
               f"{r.per_request_ms(r.server_cpu):>7.3f} {r.per_request_ms(r.server_cpu) / bare_cpu:>6.1f} "
               f"{r.per_request_ms(r.datastore_cpu):>6.3f} {r.generator_cpu / r.elapsed:>7.0%} "
               f"{r.other_cpu / r.elapsed:>6.0%} {w['bytes'] / max(1, r.requests):>6.0f}")
@@ -180,7 +181,8 @@ async def cases_bench(args: argparse.Namespace) -> None:
             first.raise_for_status()
             total = first.json()["total"]
             pages = math.ceil(total / args.page_size)
-            print(f"  the approver's queue (waiting=true): {total} cases, {pages} pages of {args.page_size}", flush=True)
+            print(f"  the approver's queue (waiting=true): {total} cases, {pages} pages of {args.page_size}",
+                  flush=True)
             if total != args.queue:
                 WRONG.append(f"queue holds {total} cases, {args.queue} seeded")
             queue_lines = [("GET", f"/api/v1/staff/cases?waiting=true&page={page}&page_size={args.page_size}",
@@ -221,7 +223,8 @@ db cpu   CPU per request of PostgreSQL (this database's backends and the shared 
 wrk cpu  the load generator in shares of one core ({args.threads} thread(s)); other: the rest of the machine
 B/resp   bytes per answer, headers included
 p50 ≈ connections / req/s: with 32 connections most of a request's latency is waiting behind the others""")
-        print(f"\nanswer sizes: owner's case {len(owner.content)} B JSON ({len(owner.json()['timeline'])} history rows, "
+        print(f"\nanswer sizes: owner's case {len(owner.content)} B JSON ({len(owner.json()['timeline'])} history "
+              f"rows, "
               f"{len(owner.json()['steps'])} steps), lookup {looked.status_code} {len(looked.content)} B")
         print(f"\nthe approver's queue, every page once in order on one connection ({args.walks} walk(s), "
               f"page_size={args.page_size}, {pages} pages, OFFSET up to {(pages - 1) * args.page_size}):")
