@@ -115,7 +115,8 @@ def table(results: list[harness.Result]) -> None:
         w = r.wrk
         name, conns = r.name.rsplit(" @", 1)
         print(f"{name:<46} {conns:>5} {r.requests:>8} {r.rate:>7.0f} {w['p50_us'] / 1000:>7.2f} "
-              f"{w['p90_us'] / 1000:>7.2f} {w['p99_us'] / 1000:>7.2f} {w['max_us'] / 1000:>7.1f} {r.errors:>6} {r.rate / baseline.rate:>7.3f} "
+              f"{w['p90_us'] / 1000:>7.2f} {w['p99_us'] / 1000:>7.2f} {w['max_us'] / 1000:>7.1f} {r.errors:>6} "
+              f"{r.rate / baseline.rate:>7.3f} "
               f"{r.per_request_ms(r.server_cpu):>7.3f} {r.per_request_ms(r.server_cpu) / bare_cpu:>6.1f} "
               f"{r.per_request_ms(r.datastore_cpu):>6.3f} {r.generator_cpu / r.elapsed:>7.0%} "
               f"{r.other_cpu / r.elapsed:>6.0%} {w['bytes'] / max(1, r.requests):>6.0f}")

@@ -189,7 +189,8 @@ class Writer:
             row |= {"missing": ["户口簿复印件"], "resume_status": "submitted"}
         elif status != "submitted":
             accepted = row["accepted_at"] = move("accepted", "accept", self.staff, "")
-            deadline = deadlines.deadline_at(self.calendar, accepted_at=accepted, working_days=item["detail"].promised_days,
+            deadline = deadlines.deadline_at(self.calendar, accepted_at=accepted,
+                                             working_days=item["detail"].promised_days,
                                              close=self.settings.deadline_time)
             row["deadline_at"] = deadline
             for position, review in enumerate(item["reviewers"]):
@@ -225,7 +226,8 @@ class Writer:
                 if status in ("delivered", "collected"):
                     move(status, "deliver", self.staff, "")
             if current in ("accepted", "in_review") and row["deadline_at"] is not None:
-                yellow = deadlines.yellow_at(self.calendar, deadline=deadline, working_days=self.settings.yellow_working_days,
+                yellow = deadlines.yellow_at(self.calendar, deadline=deadline,
+                                             working_days=self.settings.yellow_working_days,
                                              close=self.settings.deadline_time)
                 row["warning_level"] = 0 if self.now < yellow else (1 if self.now < deadline else 2)
         assert current == status, (current, status)
@@ -313,7 +315,8 @@ async def seed_cases(cases: int, citizen_count: int, out: Path, staff_id: int, q
                 for table in ("cases", "case_document"):
                     await db.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                                      f"(SELECT max(id) FROM {table}))")
-            await db.execute("VACUUM ANALYZE")   # as autovacuum would soon after: the visibility map index-only scans need
+            # as autovacuum would soon after: index-only scans need the visibility map
+            await db.execute("VACUUM ANALYZE")
         finally:
             await db.close()
         timings["copy_s"] = time.monotonic() - started
