@@ -68,8 +68,10 @@ class Case(Model):
 
     class Meta:
         table = "cases"   # "case" is an SQL keyword
+        # (department, status, hall, id): a department's submitted cases of the halls an approver reaches,
+        # read from the index alone for the staff queue (service.list_staff_cases)
         indexes = (("citizen_id", "id"), ("department_code", "status", "id"), ("hall_code", "status", "id"),
-                   ("status", "deadline_at"))
+                   ("status", "deadline_at"), ("department_code", "status", "hall_code", "id"))
 
 
 class CaseStep(Model):
@@ -88,7 +90,8 @@ class CaseStep(Model):
     class Meta:
         table = "case_step"
         unique_together = (("case", "department_code"),)
-        indexes = (("department_code", "status", "case_id"),)
+        # the hall too, so the staff queue's pending steps of the halls an approver reaches come from the index alone
+        indexes = (("department_code", "status", "hall_code", "case_id"),)
 
 
 class CaseHistory(Model):

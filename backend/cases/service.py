@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from tortoise.expressions import Q, Subquery
+from pypika_tortoise.terms import Parameterizer, Term
+from tortoise.expressions import Q
 
 from backend.accounts.citizens import RealName, citizen_for_phone, real_name
 from backend.accounts.personal_data import count_pii_read, record_contact
@@ -285,7 +286,7 @@ async def case_out(rt: Runtime, case: Case, *, staff: bool = False) -> CaseOut:
     item = await item_detail(rt, case.item_code)
     steps = await CaseStep.filter(case_id=case.id)
     history = await CaseHistory.filter(case_id=case.id).order_by("id")
-    materials = await CaseMaterial.filter(case_id=case.id).order_by("id").prefetch_related("document")
+    materials = await CaseMaterial.filter(case_id=case.id).order_by("id").select_related("document")  # one JOIN
     provided = {m.material for m in materials}
     zone = clock.business_zone()
     return CaseOut(
@@ -664,17 +665,59 @@ async def list_staff_cases(rt: Runtime, *, principal: Principal, query: StaffCas
     steps = CaseStep.filter(reach)
     if query.waiting:
         steps = steps.filter(status="pending")
-    # a case not accepted yet has no steps: its lead department's intake sees it by the case's own columns
-    cases = Case.filter(Q(id__in=Subquery(steps.values("case_id"))) | Q(reach, status="submitted"))
+    # a case not accepted yet has no steps: its lead department's intake sees it by the case's own columns.
+    # The two sets are read as one UNION of ids, each side from its own index, rather than as
+    # `id IN (steps) OR (columns)`, which PostgreSQL can only answer by reading every case (bench/README.md)
+    queue = (steps.values("case_id"), Case.filter(reach, status="submitted").values("id"))
+    cases = Case.filter(id__in=_Union(*queue))
+    narrowed = False
     if query.status:
-        cases = cases.filter(status=query.status)
+        cases, narrowed = cases.filter(status=query.status), True
     if query.overdue is not None:
         # a paused clock (补正, 特别程序) cannot run out: its deadline moves when it runs again
         overdue = Q(deadline_at__lt=clock.now(), status__in=CLOCK_STATUSES, paused_since__isnull=True)
-        cases = cases.filter(overdue if query.overdue else ~overdue)
+        cases, narrowed = cases.filter(overdue if query.overdue else ~overdue), True
     if query.receipt:
-        cases = cases.filter(receipt=parse_receipt(query.receipt))
-    return await case_page(rt, query, cases.order_by("id"))
+        cases, narrowed = cases.filter(receipt=parse_receipt(query.receipt)), True
+    if narrowed:
+        return await case_page(rt, query, cases.order_by("id"))
+    # the whole queue: counted and cut into pages on the ids alone (every id of the union is a case's:
+    # a step's by its foreign key), then only the page's rows are read
+    total = await _Union(*queue).count()
+    rows = await Case.filter(id__in=_Union(*queue, page=(query.offset, query.page_size))).order_by("id")
+    return CasePage(items=[await case_summary(rt, case) for case in rows], page=query.page,
+                    page_size=query.page_size, total=total)
+
+
+class _Union(Term):
+    """`(A UNION B ...)` of one-column querysets, as the right side of `id__in=`; with `page=(offset, limit)`,
+    only that slice of the ids in ascending order. Parameters stay parameters (the outer query's)."""
+
+    def __init__(self, *queries: Any, page: tuple[int, int] | None = None):
+        super().__init__()
+        self.queries, self.page = queries, page
+
+    def get_sql(self, ctx: Any) -> str:
+        parts = []
+        for query in self.queries:
+            query._choose_db_if_not_chosen()
+            query._make_query()
+            parts.append(query.query.get_sql(ctx.copy(subquery=False)))
+        sql = " UNION ".join(parts)
+        if self.page is not None:
+            offset, limit = self.page
+            sql = f'SELECT * FROM ({sql}) "queue" ORDER BY 1 LIMIT {int(limit)} OFFSET {int(offset)}'
+        return f"({sql})"
+
+    async def count(self) -> int:
+        """How many distinct ids the union holds: `SELECT COUNT(*) FROM (A UNION B)`."""
+        head = self.queries[0]
+        head._choose_db_if_not_chosen()
+        head._make_query()
+        ctx = head.query.QUERY_CLS.SQL_CONTEXT.copy(parameterizer=Parameterizer())
+        _, rows = await head._db.execute_query(f'SELECT COUNT(*) FROM {self.get_sql(ctx)} "queue"',
+                                               ctx.parameterizer.values)
+        return int(next(iter(dict(rows[0]).values())))
 
 
 async def read_applicant(rt: Runtime, *, principal: Principal, case_id: int, reason: str,
