@@ -13,6 +13,7 @@ from sanic_ext import Extend
 from backend.accounts.routes import bp as accounts_bp
 from backend.accounts.sessions import session_revoked
 from backend.appointments.routes import bp as appointments_bp
+from backend.cases.routes import bp as cases_bp
 from backend.catalog.routes import bp as catalog_bp
 from backend.consult.routes import bp as consult_bp
 from backend.consult.sockets import bp as consult_sockets_bp
@@ -127,8 +128,9 @@ def create_app(settings: Settings, *, name: str = "ehall", manage_database: bool
 
     messages = MessageCatalogue.load(settings.resolved_config_dir() / "messages" / "errors.toml")
 
-    for blueprint in (ops_bp, docs_bp, catalog_bp, accounts_bp, appointments_bp, queueing_bp,
-                      queueing_sockets_bp, consult_bp, consult_sockets_bp, miniprogram_bp, official_account_bp, notify_bp, notify_sockets_bp):
+    for blueprint in (ops_bp, docs_bp, catalog_bp, accounts_bp, appointments_bp, queueing_bp, cases_bp,
+                      queueing_sockets_bp, consult_bp, consult_sockets_bp, miniprogram_bp, official_account_bp,
+                      notify_bp, notify_sockets_bp):
         app.blueprint(blueprint)
     document_websockets(app)
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from backend.accounts.citizens import purge_expired_credentials
 from backend.appointments.service import mark_no_shows, remind_tomorrow
+from backend.cases.supervision import watch_deadlines
 from backend.kit.jobs import Job
 from backend.queueing.service import close_day
 from backend.runtime import Runtime
@@ -29,4 +30,6 @@ JOBS: list[Job] = [
     Job("appointments.remind_tomorrow", every=timedelta(minutes=15), run=remind_tomorrow),
     # tickets still open from a business day that is over are closed, their counts kept
     Job("queueing.close_past_days", every=timedelta(minutes=15), run=_close_past_days),
+    # 黄牌 before an application's deadline, 红牌 once it has passed (电子监察), to the responsible staff
+    Job("cases.watch_deadlines", every=timedelta(minutes=5), run=watch_deadlines),
 ]

@@ -231,6 +231,29 @@ class NotifySettings(BaseModel):
         return start, end
 
 
+class CaseSettings(BaseModel):
+    # 受理编号: the hall's administrative code, the business date and the day's sequence, then one ISO 7064
+    # MOD 11-2 check character (0-9 or X), so a mistyped digit or two swapped digits are caught before
+    # any lookup. Fields: {hall}, {date} (a date: strftime codes), {seq} (an int). Digits only.
+    receipt_format: str = "{hall}{date:%y%m%d}{seq:05d}"
+    # a 黄牌 warning this many working days before the deadline; the 红牌 when the deadline passes
+    yellow_working_days: int = Field(1, ge=0, le=30)
+    # the deadline runs out at this local time of its last working day (the halls close at 17:30)
+    deadline_time: str = Field("17:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    # applications a citizen may declare in a day (an attacker with a script fills no department's queue)
+    declarations_per_citizen_per_day: int = Field(20, ge=1, le=1000)
+    # materials (files) one case may hold, and one citizen's uploads per day
+    materials_per_case: int = Field(40, ge=1, le=500)
+    uploads_per_citizen_per_day: int = Field(100, ge=1, le=10000)
+    # the lookup without an account (receipt + the last 4 characters of the ID number or phone): tries
+    # per client address and per receipt number, counted before the lookup, right or wrong
+    lookups_per_ip_per_hour: int = Field(60, ge=1)
+    lookups_per_receipt_per_hour: int = Field(10, ge=1)
+    # answers to "CX <receipt>" text messages per phone (each answer is an SMS the centre pays for)
+    sms_replies_per_phone_per_hour: int = Field(5, ge=1)
+    sms_replies_per_phone_per_day: int = Field(20, ge=1)
+
+
 class WorkerSettings(BaseModel):
     # how often each runner looks at each job: a due job starts at most this late
     tick_seconds: float = Field(default=5, gt=0)
@@ -305,6 +328,7 @@ class Settings(BaseSettings):
     consult: ConsultSettings = ConsultSettings()
     official_account: OfficialAccountSettings = OfficialAccountSettings()
     files: FileSettings = FileSettings()
+    cases: CaseSettings = CaseSettings()
 
     @classmethod
     def settings_customise_sources(

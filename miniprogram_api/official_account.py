@@ -32,10 +32,13 @@ _PROGRESS = re.compile(r"\s*(?:CX|cx|Cx|查询)\s*[:：]?\s*([0-9A-Za-z-]{4,40})
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-async def application_progress_line(rt: Runtime, *, receipt: str, language: str) -> str | None:
+async def application_progress_line(rt: Runtime, *, receipt: str, citizen_id: int | None,
+                                    language: str) -> str | None:
     """The one line a follower gets for `CX <receipt>`: the application's progress, or None when there is
-    no such application. The applications (办件) domain lands on another branch: until it is wired here,
-    every receipt is "not found". Wire it to the cases service's lookup by receipt."""
+    no such application *of this follower* (`citizen_id`: the citizen their openid is bound to, None when
+    unbound), so that receipts cannot be tried one after another to read strangers' applications. The
+    applications (办件) domain landed on another branch: until it is wired here, every receipt is "not
+    found". Wire it to backend.cases.progress (progress_line and the receipt + owner lookup the SMS answer uses)."""
     return None
 
 
@@ -52,15 +55,15 @@ async def take_callback_message(rt: Runtime, *, kind: str, event: str | None, op
                 return consult_text(rt, "oa_welcome", "zh")
             if kind != "text" or not content:
                 return None
+            citizen_id = await citizen_of_wechat_user(rt, appid=rt.settings.official_account.appid, openid=openid)
             asked = _PROGRESS.fullmatch(content)
             if asked:
                 receipt = asked.group(1)
-                line = await application_progress_line(rt, receipt=receipt, language="zh")
+                line = await application_progress_line(rt, receipt=receipt, citizen_id=citizen_id, language="zh")
                 return line or consult_text(rt, "oa_not_found", "zh", receipt=receipt)
             text = _CONTROL.sub(" ", content).strip()[:TEXT_MAX]
             if not text:
                 return None
-            citizen_id = await citizen_of_wechat_user(rt, appid=rt.settings.official_account.appid, openid=openid)
             await take_follower_message(rt, openid=openid, msg_id=msg_id or key, text=text, citizen_id=citizen_id,
                                         uow=uow)
             return None

@@ -6,6 +6,7 @@ from tortoise.exceptions import IntegrityError
 
 from backend.accounts import citizens, sessions
 from backend.accounts.models import Citizen, WechatIdentity
+from backend.cases import service as cases_service
 from backend.kit.auth import Principal
 from backend.kit.errors import AppError
 from backend.kit.uow import unit_of_work
@@ -83,6 +84,7 @@ async def bind_wechat_phone(rt: Runtime, *, principal: Principal, code: str) -> 
             await WechatIdentity.filter(id=identity.id).using_db(uow.tx).update(citizen_id=owner.id)
             # the consents and notifications the WeChat-only record gathered are the person's
             await notify_service.move_citizen(rt, absorbed=current.id, into=owner.id, tx=uow)
+            await cases_service.move_citizen(rt, absorbed=current.id, into=owner.id, tx=uow)
             await citizens.absorb_citizen(rt, absorbed=current, into=owner, uow=uow)
             target = owner
         await uow.record("citizen.phone_bound", f"citizen:{target.id}", channel="wechat",

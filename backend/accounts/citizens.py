@@ -6,6 +6,7 @@ import hmac
 import logging
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
@@ -25,7 +26,8 @@ from backend.runtime import Runtime
 
 __all__ = [
     "request_sms_code", "login_with_sms_code", "get_profile", "update_profile", "register_citizen",
-    "find_by_phone", "lock_citizen", "attach_phone", "absorb_citizen", "is_real_name",
+    "find_by_phone", "lock_citizen", "attach_phone", "absorb_citizen", "is_real_name", "real_name",
+    "RealName", "citizen_for_phone",
     "purge_expired_credentials", "notification_contacts", "citizen_of_wechat_user", "wechat_openid_of",
 ]
 
@@ -157,6 +159,44 @@ async def is_real_name(rt: Runtime, *, citizen_id: int, tx: UnitOfWork | None = 
     query = Citizen.filter(id=citizen_id, closed_at__isnull=True, name_enc__isnull=False,
                            id_number_enc__isnull=False)
     return await (query.using_db(tx.tx) if tx else query).exists()
+
+
+@dataclass(frozen=True)
+class RealName:
+    """A citizen's identity in clear, for a service that must seal its own copy (an application keeps
+    the applicant as declared). Never logged, never answered unmasked."""
+    name: str
+    id_number: str
+    phone: str | None = field(repr=False, default=None)
+
+
+async def real_name(rt: Runtime, *, citizen_id: int, tx: UnitOfWork | None = None) -> RealName | None:
+    """The name, ID number and phone of a real-name citizen (实名), or None if they have not given them."""
+    query = Citizen.filter(id=citizen_id, closed_at__isnull=True, name_enc__isnull=False,
+                           id_number_enc__isnull=False)
+    citizen = await (query.using_db(tx.tx) if tx else query).first()
+    if citizen is None:
+        return None
+    return RealName(name=reveal(rt.cipher, citizen.name_enc, NAME) or "",
+                    id_number=reveal(rt.cipher, citizen.id_number_enc, ID_NUMBER) or "",
+                    phone=reveal(rt.cipher, citizen.phone_enc, PHONE))
+
+
+async def citizen_for_phone(rt: Runtime, *, phone: str, channel: str) -> int:
+    """The citizen who logs in with `phone`, made now if nobody has yet: a window clerk or a village
+    agent declares for a herder who has never used the app, and logging in with that phone later shows
+    the application. Its own transaction, as a login's: two first uses of one phone at once make one
+    citizen (the unique phone index refuses the second, which then finds the first)."""
+    for _ in range(3):
+        try:
+            async with unit_of_work(rt) as uow:
+                citizen = await find_by_phone(rt, phone=phone, uow=uow, lock=True)
+                if citizen is None:
+                    citizen = await register_citizen(rt, channel=channel, phone=phone, uow=uow)
+                return citizen.id
+        except IntegrityError:
+            continue
+    raise AppError("service_unavailable", 503)
 
 
 async def attach_phone(rt: Runtime, *, citizen: Citizen, phone: str, uow: UnitOfWork) -> None:

@@ -21,11 +21,17 @@ from backend.kit.ratelimit import Window, enforce
 from backend.kit.uow import UnitOfWork, unit_of_work
 from backend.runtime import Runtime
 
-__all__ = ["find_citizen_by_phone", "read_citizen_pii", "record_contact", "PII_READ_ROLES"]
+__all__ = ["find_citizen_by_phone", "read_citizen_pii", "record_contact", "count_pii_read", "PII_READ_ROLES"]
 
 
 def _allowance(rt: Runtime) -> list[Window]:
     return [Window(rt.settings.staff.pii_reads_per_hour, 3600), Window(rt.settings.staff.pii_reads_per_day, 86400)]
+
+
+async def count_pii_read(rt: Runtime, *, principal: Principal) -> None:
+    """Count one unmasked read against the staff member's allowance, before the read: the one budget
+    every kind of personal-data read by staff draws on (a citizen's profile, an application's applicant)."""
+    await enforce(rt.limiter, f"pii-read:staff:{principal.id}", _allowance(rt))
 
 
 async def find_citizen_by_phone(rt: Runtime, *, principal: Principal, phone: str, hall: str,
@@ -52,7 +58,7 @@ async def read_citizen_pii(rt: Runtime, *, principal: Principal, citizen_id: int
                            request_id: str) -> CitizenPii:
     """Unmasked data for staff of a hall the citizen has business with, audited in one transaction."""
     await require_pii_scope(rt, principal=principal, hall=hall)
-    await enforce(rt.limiter, f"pii-read:staff:{principal.id}", _allowance(rt))
+    await count_pii_read(rt, principal=principal)
     since = clock.now() - timedelta(hours=rt.settings.staff.pii_relation_hours)
     async with unit_of_work(rt) as uow:
         citizen = await Citizen.get_or_none(id=citizen_id, closed_at__isnull=True).using_db(uow.tx)

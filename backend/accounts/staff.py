@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from tortoise.expressions import Q
+
 from backend.accounts import sessions
 from backend.accounts.models import StaffGrant, StaffUser
 from backend.accounts.passwords import hash_password, verify_password
@@ -21,7 +23,7 @@ from backend.kit.uow import UnitOfWork, unit_of_work
 from backend.runtime import Runtime
 
 __all__ = [
-    "create_staff", "disable_staff", "set_staff_grants", "login_staff", "get_staff_profile",
+    "create_staff", "disable_staff", "set_staff_grants", "staff_responsible", "login_staff", "get_staff_profile",
     "check_new_staff", "check_staff_password", "check_grants", "USERNAME_PATTERN",
     "PASSWORD_MIN_LENGTH", "PASSWORD_MAX_LENGTH", "set_staff_phone", "staff_contacts", "active_staff_grants",
 ]
@@ -159,6 +161,22 @@ async def staff_contacts(rt: Runtime, *, staff_ids: Iterable[int],
                                            phone=reveal(rt.cipher, member.phone_enc, PHONE), wechat_openid=None,
                                            wechat=False, sms=True)
             for member in await (staff.using_db(tx.tx) if tx is not None else staff)}
+
+
+async def staff_responsible(rt: Runtime, *, role: str, hall_lineage: list[str], department: str,
+                            limit: int = 20, tx: UnitOfWork | None = None) -> list[int]:
+    """Active staff holding `role` for `department` of the hall (`hall_lineage`: its code, then its
+    ancestors'): a grant of that department or of none, for the hall or a hall above it. Whom a time
+    limit warning of the department's work goes to: the department's own people first (nearest hall
+    first), then those whose grant covers every department, at most `limit`."""
+    grants = StaffGrant.filter(Q(hall_code__in=hall_lineage) | Q(hall_code__isnull=True),
+                               Q(department_code=department) | Q(department_code__isnull=True),
+                               role=role, staff__active=True)
+    rows = await (grants.using_db(tx.tx) if tx is not None else grants) \
+        .values_list("staff_id", "department_code", "hall_code")
+    nearness = {hall: position for position, hall in enumerate(hall_lineage)}
+    ranked = sorted(rows, key=lambda row: (row[1] is None, nearness.get(row[2], len(hall_lineage)), row[0]))
+    return list(dict.fromkeys(staff_id for staff_id, _, _ in ranked))[:limit]
 
 
 async def set_staff_grants(rt: Runtime, *, username: str, grants: Iterable[Grant], actor: str,

@@ -60,7 +60,7 @@ class Case(Model):
     # the time limit: the end of the deadline's working day; pauses (补正, 特别程序) push it back
     deadline_at = fields.DatetimeField(null=True)
     paused_since = fields.DatetimeField(null=True)
-    pause_kind = fields.CharField(max_length=16, null=True)      # supplement | special_procedure
+    pause_kind = fields.CharField(max_length=24, null=True)      # supplement | special_procedure
     pause_reason = fields.CharField(max_length=200, null=True)
     paused_working_days = fields.IntField(default=0)
     warning_level = fields.SmallIntField(default=0)              # 0 none, 1 黄牌 yellow, 2 红牌 red
@@ -68,8 +68,10 @@ class Case(Model):
 
     class Meta:
         table = "cases"   # "case" is an SQL keyword
+        # (department, status, hall, id): a department's submitted cases of the halls an approver reaches,
+        # read from the index alone for the staff queue (service.list_staff_cases)
         indexes = (("citizen_id", "id"), ("department_code", "status", "id"), ("hall_code", "status", "id"),
-                   ("status", "deadline_at"))
+                   ("status", "deadline_at"), ("department_code", "status", "hall_code", "id"))
 
 
 class CaseStep(Model):
@@ -88,7 +90,8 @@ class CaseStep(Model):
     class Meta:
         table = "case_step"
         unique_together = (("case", "department_code"),)
-        indexes = (("department_code", "status", "case_id"),)
+        # the hall too, so the staff queue's pending steps of the halls an approver reaches come from the index alone
+        indexes = (("department_code", "status", "hall_code", "case_id"),)
 
 
 class CaseHistory(Model):

@@ -6,8 +6,8 @@ serving answers built from the old one. The hall-item and item-topic links and t
 replaced as a whole: the files are their only source.
 
 Keys added after the first catalogue (coordinates, accepts, conditions, steps, legal basis, location,
-phone, audience, topics, Mongolian item names, topics.toml) are optional and default to empty, so the
-loader reads catalogues from before and after they were filled in.
+phone, audience, topics, Mongolian item names, topics.toml, forms.toml, review departments) are optional
+and default to empty, so the loader reads catalogues from before and after they were filled in.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from typing import Any
 from backend.kit.db import transaction
 
 from backend.catalog.calendar import OpeningHours
+from backend.catalog.forms import FormDefinitionError, check_form_definition
 from backend.catalog.models import (
     CatalogRevision, Department, Hall, HallItem, HolidayOverride, QueueCategory, ServiceItem,
     ServiceItemTopic, Topic, Window,
@@ -27,10 +28,15 @@ from backend.catalog.models import (
 from backend.catalog.schemas import TOPIC_CODE_PATTERN
 
 __all__ = ["load_catalogue", "load_catalogue_data", "catalogue_is_empty", "CatalogueError",
-           "read_catalogue_files", "check_catalogue", "search_text"]
+           "read_catalogue_files", "check_catalogue", "search_text", "item_forms", "REVIEW_KINDS"]
 
 _LEVEL_ORDER = {"city": 0, "county": 1, "township": 2, "village": 3}
 AUDIENCES = ("personal", "enterprise")
+# the joint procedures an item's review departments take part in (service_items.toml review_kind)
+REVIEW_KINDS = ("并联审批", "联合审图", "联合验收")
+# beside the lead: the centre's joint procedures bring two to four departments to one table
+_MAX_REVIEW_DEPARTMENTS = 3
+_FORM_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
 class CatalogueError(ValueError):
@@ -44,6 +50,7 @@ def _read(path: Path) -> dict[str, Any]:
 
 def read_catalogue_files(directory: Path) -> dict[str, list[dict[str, Any]]]:
     topics = directory / "topics.toml"
+    forms = _read(directory / "forms.toml") if (directory / "forms.toml").exists() else {}
     return {
         "halls": _read(directory / "halls.toml").get("hall", []),
         "departments": _read(directory / "departments.toml").get("department", []),
@@ -52,6 +59,8 @@ def read_catalogue_files(directory: Path) -> dict[str, list[dict[str, Any]]]:
         "windows": _read(directory / "queues.toml").get("window", []),
         "holidays": _read(directory / "holidays.toml").get("day", []),
         "topics": _read(topics).get("topic", []) if topics.exists() else [],
+        "forms": forms.get("form", []),
+        "form_fields": forms.get("field", []),
     }
 
 
@@ -95,6 +104,8 @@ def check_catalogue(data: dict[str, list[dict[str, Any]]]) -> None:
         for code in hall.get("accepts", []):
             if code not in known_items:
                 raise CatalogueError(f"hall {hall['code']}: accepts item {code}, which does not exist")
+    _check_reviews(data)
+    item_forms(data)
     prefixes = {(c["hall"], c["prefix"]) for c in data["categories"]}
     for window in data["windows"]:
         for prefix in window["categories"]:
@@ -141,6 +152,110 @@ def _check_agency(hall: dict[str, Any]) -> None:
             raise CatalogueError(f"{where}: {exc}") from None
 
 
+def _check_reviews(data: dict[str, list[dict[str, Any]]]) -> None:
+    """并联审批: the lead is the item's department; the others sit in the same hall and review alongside."""
+    halls = {d["code"]: d["hall"] for d in data["departments"]}
+    for item in data["items"]:
+        kind, departments = item.get("review_kind", ""), item.get("review_departments", [])
+        where = f"item {item['code']}"
+        if not kind and not departments:
+            continue
+        if kind not in REVIEW_KINDS:
+            raise CatalogueError(f"{where}: review_kind {kind!r} is not one of {', '.join(REVIEW_KINDS)}")
+        if not isinstance(departments, list) or not 1 <= len(departments) <= _MAX_REVIEW_DEPARTMENTS:
+            raise CatalogueError(f"{where}: {kind} needs 1-{_MAX_REVIEW_DEPARTMENTS} review_departments "
+                                 "beside the item's own department")
+        if len(set(departments)) != len(departments):
+            raise CatalogueError(f"{where}: a review department is named twice")
+        lead = item["department"]
+        for code in departments:
+            if code not in halls:
+                raise CatalogueError(f"{where}: review department {code} does not exist")
+            if code == lead:
+                raise CatalogueError(f"{where}: review department {code} is the item's own department, "
+                                     "which leads")
+            if halls[code] != halls[lead]:
+                raise CatalogueError(f"{where}: review department {code} is in hall {halls[code]}, not in "
+                                     f"the lead's hall {halls[lead]}")
+
+
+def _form_fields(form: dict[str, Any], shared: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """A form's fields with the shared ones ([[field]], taken by `shared = "<name>"`) written out."""
+    fields = []
+    for field in form.get("field", []):
+        if "shared" not in field:
+            fields.append(field)
+        elif set(field) != {"shared"}:
+            raise CatalogueError(f"form {form['name']}: a shared field is taken as it is: give only "
+                                 f"shared = {field['shared']!r}")
+        elif field["shared"] not in shared:
+            raise CatalogueError(f"form {form['name']}: shared field {field['shared']} does not exist")
+        else:
+            fields.append(shared[field["shared"]])
+    try:
+        check_form_definition(fields)
+    except FormDefinitionError as exc:
+        raise CatalogueError(f"form {form['name']}: {exc}") from None
+    return fields
+
+
+def item_forms(data: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """Each item's form (forms.toml): the form naming it by code or by matter, else the default of its
+    audience (enterprise if only enterprises apply, else personal), else none. Refuses a form that
+    check_form could not apply, and a name, item, matter or default that contradicts the catalogue."""
+    shared: dict[str, dict[str, Any]] = {}
+    for field in data.get("form_fields", []):
+        try:
+            check_form_definition([field])
+        except FormDefinitionError as exc:
+            raise CatalogueError(f"shared {exc}") from None
+        if field["name"] in shared:
+            raise CatalogueError(f"shared field {field['name']}: defined twice")
+        shared[field["name"]] = field
+    items = {item["code"]: item for item in data["items"]}
+    by_matter: dict[str, list[str]] = {}
+    for code in items:
+        by_matter.setdefault(code.rpartition(".")[2], []).append(code)
+    names: set[str] = set()
+    defaults: dict[str, list[dict[str, Any]]] = {}
+    assigned: dict[str, tuple[str, list[dict[str, Any]]]] = {}
+    for form in data.get("forms", []):
+        name = form.get("name")
+        if not isinstance(name, str) or not _FORM_NAME.fullmatch(name):
+            raise CatalogueError(f"form {name!r}: a name is lowercase ascii letters, digits and '_'")
+        if name in names:
+            raise CatalogueError(f"form {name}: duplicate form name")
+        names.add(name)
+        fields = _form_fields(form, shared)
+        if "default_for" in form:
+            if form["default_for"] not in AUDIENCES:
+                raise CatalogueError(f"form {name}: default_for {form['default_for']!r} is not one of {AUDIENCES}")
+            if form["default_for"] in defaults:
+                raise CatalogueError(f"form {name}: a second default for {form['default_for']}")
+            defaults[form["default_for"]] = fields
+        codes = []
+        for code in form.get("items", []):
+            if code not in items:
+                raise CatalogueError(f"form {name}: item {code} does not exist")
+            codes.append(code)
+        for matter in form.get("matters", []):
+            if matter not in by_matter:
+                raise CatalogueError(f"form {name}: matter {matter} names no item")
+            codes.extend(by_matter[matter])
+        for code in codes:
+            if code in assigned and assigned[code][0] != name:
+                raise CatalogueError(f"item {code}: given two forms, {assigned[code][0]} and {name}")
+            assigned[code] = (name, fields)
+    forms = {}
+    for code, item in items.items():
+        if code in assigned:
+            forms[code] = assigned[code][1]
+        else:
+            audience = "enterprise" if item.get("audience") == ["enterprise"] else "personal"
+            forms[code] = defaults.get(audience, [])
+    return forms
+
+
 def search_text(item: dict[str, Any], department: dict[str, Any]) -> str:
     """What 关键词 search looks in: the item's names in the three languages, its keywords, its department."""
     words = [item["name"], item.get("name_mn", ""), item.get("name_en", ""), *item.get("keywords", []),
@@ -160,6 +275,7 @@ async def load_catalogue_data(data: dict[str, list[dict[str, Any]]]) -> dict[str
     """Load catalogue data as read_catalogue_files gives it; counts of what was loaded."""
     check_catalogue(data)
     departments = {d["code"]: d for d in data["departments"]}
+    forms = item_forms(data)
     async with transaction() as tx:
         # parents before children, so the foreign key always points at a row that exists
         for hall in sorted(data["halls"], key=lambda h: _LEVEL_ORDER[h["level"]]):
@@ -191,6 +307,9 @@ async def load_catalogue_data(data: dict[str, list[dict[str, Any]]]) -> dict[str
                 "location": item.get("location", ""), "phone": item.get("phone", ""),
                 "for_personal": "personal" in item.get("audience", []),
                 "for_enterprise": "enterprise" in item.get("audience", []),
+                "form": forms[item["code"]],
+                "review_departments": item.get("review_departments", []),
+                "review_kind": item.get("review_kind", ""),
             })
         await _replace_links(data, tx)
         for category in data["categories"]:

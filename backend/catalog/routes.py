@@ -90,7 +90,8 @@ async def search_service_items(request: Request):
 
 
 @bp.get("/service-items/<code:str>")
-@doc(summary="One service item with its materials, fee and time limits", tag="catalog",
+@doc(summary="One service item: materials, fee, time limits, its application form (申报表单) and the "
+             "departments that review it (the lead first; 并联审批)", tag="catalog",
      response=schemas.ServiceItemDetail, errors=(404,), extra_responses=NOT_MODIFIED,
      path_parameters={"code": ITEM_CODE})
 async def get_service_item(request: Request, code: str):

@@ -216,6 +216,73 @@ class AcceptingHallOut(BaseModel):
                    mode=link.mode)  # type: ignore[arg-type]
 
 
+FormFieldType = Literal["text", "textarea", "integer", "decimal", "date", "choice", "multi_choice", "boolean",
+                        "phone"]
+ReviewKind = Literal["并联审批", "联合审图", "联合验收"]
+
+
+class LocalizedText(BaseModel):
+    zh: str
+    mn: str = Field(description="Traditional Mongolian script")
+    en: str
+
+
+class FormChoiceOut(BaseModel):
+    value: str = Field(description="what the declaration sends (ASCII, stable)")
+    label: LocalizedText
+
+
+class FormFieldOut(BaseModel):
+    """One field of the item's application form (申报表单), in the order shown. The declaration is a JSON
+    object of field name -> value; the backend checks it against this same definition and names each
+    problem as `form.<name>`. Limits not given for a field's type are null."""
+    name: str = Field(description="the key of this field in the declaration")
+    type: FormFieldType = Field(description=(
+        "text, textarea: a string of at most max_length characters; integer: a JSON integer from min to "
+        "max; decimal: a string (or number) from min to max with at most `places` decimals; date: "
+        "YYYY-MM-DD; choice: one choice value; multi_choice: a list of choice values; boolean; phone: an "
+        "11-digit mainland mobile number"))
+    label: LocalizedText
+    required: bool = Field(description="a blank string or an empty list does not fill a required field")
+    help: LocalizedText | None = Field(None, description="a line to show under the field")
+    max_length: int | None = Field(None, description="text, textarea: characters at most")
+    min: int | float | None = Field(None, description="integer, decimal: the smallest value")
+    max: int | float | None = Field(None, description="integer, decimal: the largest value")
+    places: int | None = Field(None, description="decimal: decimals at most; the value is kept with exactly these")
+    not_after_today: bool | None = Field(None, description="date: today (Asia/Shanghai) or before")
+    not_before_today: bool | None = Field(None, description="date: today (Asia/Shanghai) or after")
+    choices: list[FormChoiceOut] | None = Field(None, description="choice, multi_choice: the values to pick from")
+
+    @classmethod
+    def from_definition(cls, field: dict) -> Self:
+        """A stored field definition (config/catalog/forms.toml, checked by the loader)."""
+        defaults = {"places": 2} if field["type"] == "decimal" else {}
+        return cls.model_validate(defaults | field)
+
+
+class ReviewDepartmentOut(BaseModel):
+    code: str
+    name: str
+    name_mn: str
+    name_en: str
+    lead: bool = Field(description="the item's own department: it leads the review and decides")
+
+    @classmethod
+    def from_model(cls, department: "Department", *, lead: bool) -> Self:
+        return cls(code=department.code, name=department.name, name_mn=department.name_mn,
+                   name_en=department.name_en, lead=lead)
+
+
+class ReviewOut(BaseModel):
+    """Who reviews an application of the item: the item's own department (first, `lead`) and, in a joint
+    procedure, the departments of the same hall that review at the same time (并联审批)."""
+    kind: ReviewKind | None = Field(description=(
+        "并联审批 parallel approval, 联合审图 joint review of construction drawings, 联合验收 joint completion "
+        "acceptance; null when the item's department reviews alone"))
+    departments: list[ReviewDepartmentOut] = Field(description="the lead first, then the others in the "
+                                                               "catalogue's order")
+
+
 class ServiceItemDetail(ServiceItemOut):
     materials: list[Material]
     keywords: list[str]
@@ -226,15 +293,23 @@ class ServiceItemDetail(ServiceItemOut):
     phone: str = Field(description="咨询电话")
     accepted_at: list[AcceptingHallOut] = Field(
         description="township halls that accept it and village agency points whose agent takes it")
+    form: list[FormFieldOut] = Field(description="the application form (申报表单) to fill in, in order")
+    review: ReviewOut
 
     @classmethod
-    def from_model(cls, item: "ServiceItem") -> Self:
-        """`item` with its department, topic links and hall links (with their halls) fetched."""
+    def from_model(cls, item: "ServiceItem", *, reviewers: "list[Department]") -> Self:
+        """`item` with its department, topic links and hall links (with their halls) fetched;
+        `reviewers` the departments of item.review_departments, in that order."""
+        lead = ReviewDepartmentOut.from_model(item.department, lead=True)
         return cls(**cls._fields(item), materials=item.materials, keywords=item.keywords,
                    conditions=item.conditions, steps=item.steps, legal_basis=item.legal_basis,
                    location=item.location, phone=item.phone,
                    accepted_at=[AcceptingHallOut.from_model(link) for link in
-                                sorted(item.hall_links, key=lambda link: link.hall_id)])
+                                sorted(item.hall_links, key=lambda link: link.hall_id)],
+                   form=[FormFieldOut.from_definition(field) for field in item.form],
+                   review=ReviewOut(kind=item.review_kind or None,  # type: ignore[arg-type]
+                                    departments=[lead, *(ReviewDepartmentOut.from_model(d, lead=False)
+                                                         for d in reviewers)]))
 
 
 class ServiceItemPage(BaseModel):

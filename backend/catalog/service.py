@@ -14,6 +14,7 @@ from typing import TypeVar
 from tortoise.expressions import Case, Q, Subquery, When
 
 from backend.catalog.calendar import OpeningHours, WorkingCalendar
+from backend.catalog.forms import check_form
 from backend.catalog.models import (
     CatalogRevision, Department, Hall, HallItem, HolidayOverride, QueueCategory, ServiceItem,
     ServiceItemTopic, Topic, Window,
@@ -35,7 +36,7 @@ __all__ = [
     "hall_lineage", "get_queue_category", "list_queue_categories", "get_window", "hall_open_now",
     "list_windows", "list_departments", "search_service_items", "get_service_item", "list_topics",
     "load_working_calendar", "working_calendar", "calendar_days", "set_window_status", "get_agency_schedule",
-    "get_department",
+    "check_application_form", "get_department", "halls_under",
 ]
 
 _DEFAULT_CALENDAR_DAYS = 30
@@ -213,10 +214,25 @@ async def hall_lineage(rt: Runtime, *, code: str) -> list[str]:
 
 
 async def get_department(rt: Runtime, *, code: str) -> DepartmentOut:
-    department = await Department.get_or_none(code=code)
-    if department is None:
-        raise AppError("department_not_found", 404)
-    return DepartmentOut.from_model(department)
+    """One department, kept with the catalogue."""
+    async def build() -> DepartmentOut:
+        department = await Department.get_or_none(code=code)
+        if department is None:
+            raise AppError("department_not_found", 404)
+        return DepartmentOut.from_model(department)
+    return await kept(rt, key=("department", code), build=build)
+
+
+async def halls_under(rt: Runtime, *, code: str) -> list[str]:
+    """The hall and every hall below it (its counties, townships, agency points), kept with the catalogue:
+    what a supervisor or approver grant of `code` oversees."""
+    async def build() -> list[str]:
+        found, frontier = [code], [code]
+        while frontier:
+            frontier = await Hall.filter(parent_id__in=frontier).values_list("code", flat=True)
+            found.extend(frontier)
+        return found
+    return await kept(rt, key=("halls-under", code), build=build)
 
 
 async def list_departments(rt: Runtime, *, hall: str | None = None) -> DepartmentList:
@@ -279,11 +295,26 @@ def _ranked(items, query: ServiceItemQuery):
 
 
 async def get_service_item(rt: Runtime, *, code: str, tx: UnitOfWork | None = None) -> ServiceItemDetail:
+    """One item with its form and who reviews it (the lead first)."""
     item = await ServiceItem.get_or_none(code=code).using_db(_connection(tx)) \
         .prefetch_related("department", "topic_links", "hall_links__hall")
     if item is None:
         raise AppError("service_item_not_found", 404)
-    return ServiceItemDetail.from_model(item)
+    found = {d.code: d for d in await Department.filter(code__in=item.review_departments)
+             .using_db(_connection(tx))}
+    # the loader refuses a reviewer that does not exist; a department removed since is left out
+    reviewers = [found[code] for code in item.review_departments if code in found]
+    return ServiceItemDetail.from_model(item, reviewers=reviewers)
+
+
+async def check_application_form(rt: Runtime, *, item_code: str, data: object,
+                                 tx: UnitOfWork | None = None) -> dict[str, object]:
+    """A declaration (申报) of the item checked against the item's form as the catalogue stores it: the
+    cleaned values, or AppError("invalid_form", 422) naming every problem (catalog.forms.check_form)."""
+    form = await ServiceItem.filter(code=item_code).using_db(_connection(tx)).first().values_list("form", flat=True)
+    if form is None:
+        raise AppError("service_item_not_found", 404)
+    return check_form(form, data)
 
 
 async def list_topics(rt: Runtime) -> TopicList:

@@ -31,7 +31,7 @@ from backend.kit.pii import redact_text
 
 __all__ = ["parse_body", "parse_query", "validate", "problem_response", "error_to_problem", "language_of",
            "json_response", "etagged_json", "path_value", "path_id", "Representation", "represent",
-           "conditional_response"]
+           "conditional_response", "field_path", "capped_field_errors", "MAX_FIELD_ERRORS"]
 
 log = logging.getLogger("ehall.errors")
 Model = TypeVar("Model", bound=BaseModel)
@@ -81,7 +81,7 @@ MAX_FIELD_PATH = 120
 _BOUND_SYMBOLS = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
 
 
-def _field_path(parts: Iterable[Any]) -> str:
+def field_path(parts: Iterable[Any]) -> str:
     """Dotted path of a field, cut to MAX_FIELD_PATH characters (a key may be as long as the body)."""
     path = ""
     for part in parts:
@@ -123,7 +123,7 @@ def _field_code(item: Any) -> str:
 def _field_errors(exc: ValidationError) -> list[FieldError]:
     # pydantic has already validated everything; only the first errors are turned into FieldErrors
     items = exc.errors(include_url=False, include_input=False)
-    return [FieldError(field=_field_path(item["loc"]), code=_field_code(item),
+    return [FieldError(field=field_path(item["loc"]), code=_field_code(item),
                        params=_limit_params(item["type"], item.get("ctx") or {}))
             for item in items[:MAX_FIELD_ERRORS]]
 
@@ -152,19 +152,24 @@ def _control_character_errors(data: Any) -> tuple[list[FieldError], int]:
         elif isinstance(value, dict):
             for key, item in value.items():
                 pending.append((path, key))
-                pending.append((_field_path((path, key) if path else (key,)) if recording else "", item))
+                pending.append((field_path((path, key) if path else (key,)) if recording else "", item))
         elif isinstance(value, list):
-            pending.extend((_field_path((path, i) if path else (i,)) if recording else "", item)
+            pending.extend((field_path((path, i) if path else (i,)) if recording else "", item)
                            for i, item in enumerate(value))
     return errors, total
 
 
-def _invalid(errors: list[FieldError], total: int) -> AppError:
-    """422 with the first MAX_FIELD_ERRORS field errors; `more_errors` counts those left out."""
+def capped_field_errors(errors: list[FieldError], total: int) -> dict[str, Any]:
+    """AppError's keywords for the first MAX_FIELD_ERRORS field errors of `total` found:
+    `AppError(code, 422, **capped_field_errors(errors, total))`; `more_errors` counts those left out."""
     shown = errors[:MAX_FIELD_ERRORS]
     if total > len(shown):
-        return AppError("validation_failed", 422, errors=shown, more_errors=total - len(shown))
-    return AppError("validation_failed", 422, errors=shown)
+        return {"errors": shown, "more_errors": total - len(shown)}
+    return {"errors": shown}
+
+
+def _invalid(errors: list[FieldError], total: int) -> AppError:
+    return AppError("validation_failed", 422, **capped_field_errors(errors, total))
 
 
 def validate(model: type[Model], data: Any) -> Model:

@@ -7,7 +7,8 @@ import shutil
 import pytest
 
 from backend.catalog.loader import (
-    CatalogueError, check_catalogue, load_catalogue, load_catalogue_data, read_catalogue_files,
+    REVIEW_KINDS, CatalogueError, check_catalogue, item_forms, load_catalogue, load_catalogue_data,
+    read_catalogue_files,
 )
 from backend.catalog.models import CatalogRevision, Hall, HallItem, ServiceItem, Topic
 from tests.rows import bump_catalogue_revision, make_hall
@@ -183,3 +184,151 @@ async def test_the_keys_for_app_developers_are_loaded_and_shown(client, settings
     finally:
         await load_catalogue(settings.resolved_config_dir() / "catalog")
     assert not await Topic.filter(code="test-hukou").exists()   # the files are the topics' only source
+
+
+def _form(data: dict, name: str) -> dict:
+    return next(f for f in data["forms"] if f["name"] == name)
+
+
+def _own_field(data: dict, form: str, name: str) -> dict:
+    return next(f for f in _form(data, form)["field"] if f.get("name") == name)
+
+
+def _refused(data: dict, message: str) -> None:
+    with pytest.raises(CatalogueError, match=re.escape(message)):
+        check_catalogue(data)
+
+
+class TestForms:
+    """forms.toml: every form is one check_form can apply and an app can render in three languages, and
+    names only items that exist."""
+
+    def test_an_item_named_by_a_form_gets_it_and_the_others_the_default_of_their_audience(self, settings):
+        forms = item_forms(_real(settings))
+        assert [f["name"] for f in forms["nmyj.QR006"]][:4] == ["species", "head_count", "destination",
+                                                                "planned_date"]
+        assert forms["150929-ga.QR001"][0]["name"] == "reason"             # a county's copy of the matter
+        assert forms["gsj.XK002"][0]["name"] == "registered_address"       # enterprise only
+        assert forms["ajj.XK012"][0]["name"] == "purpose"                  # personal and enterprise
+        assert all(forms.values())
+
+    def test_a_form_naming_an_unknown_item_is_refused(self, settings):
+        data = _real(settings)
+        _form(data, "forest_logging")["items"].append("lyj.XK999")
+        _refused(data, "form forest_logging: item lyj.XK999 does not exist")
+
+    def test_a_form_naming_an_unknown_matter_is_refused(self, settings):
+        data = _real(settings)
+        _form(data, "identity_card")["matters"].append("QR999")
+        _refused(data, "form identity_card: matter QR999 names no item")
+
+    def test_an_item_given_two_forms_is_refused(self, settings):
+        data = _real(settings)
+        _form(data, "forest_logging")["items"].append("nmyj.QR006")
+        _refused(data, "item nmyj.QR006: given two forms")
+
+    def test_a_field_of_an_unknown_type_is_refused(self, settings):
+        data = _real(settings)
+        _own_field(data, "livestock_quarantine", "destination")["type"] = "address"
+        _refused(data, "form livestock_quarantine: field destination: type 'address'")
+
+    def test_duplicate_field_names_in_a_form_are_refused(self, settings):
+        data = _real(settings)
+        _own_field(data, "construction_permit", "builder_name")["name"] = "project_name"
+        _refused(data, "form construction_permit: field project_name: duplicate field name")
+
+    def test_a_label_missing_a_language_is_refused(self, settings):
+        data = _real(settings)
+        del _own_field(data, "livestock_quarantine", "head_count")["label"]["mn"]
+        _refused(data, "form livestock_quarantine: field head_count: label: give zh, mn and en")
+
+    def test_a_choice_label_missing_a_language_is_refused(self, settings):
+        data = _real(settings)
+        del _own_field(data, "livestock_quarantine", "species")["choices"][3]["label"]["en"]
+        _refused(data, "field species: choice camel: label: give zh, mn and en")
+
+    def test_choice_values_that_are_not_unique_are_refused(self, settings):
+        data = _real(settings)
+        _own_field(data, "livestock_quarantine", "species")["choices"][1]["value"] = "sheep"
+        _refused(data, "field species: choice values are not unique")
+
+    def test_a_choice_value_that_is_not_ascii_is_refused(self, settings):
+        data = _real(settings)
+        _own_field(data, "identity_card", "reason")["choices"][0]["value"] = "首次申领"
+        _refused(data, "choice value '首次申领' is not 1-32 ascii")
+
+    def test_a_shared_field_that_does_not_exist_is_refused(self, settings):
+        data = _real(settings)
+        _form(data, "personal")["field"].append({"shared": "no_such_field"})
+        _refused(data, "form personal: shared field no_such_field does not exist")
+
+    def test_a_second_default_for_an_audience_is_refused(self, settings):
+        data = _real(settings)
+        _form(data, "forest_logging")["default_for"] = "personal"
+        _refused(data, "form forest_logging: a second default for personal")
+
+    def test_duplicate_form_names_are_refused(self, settings):
+        data = _real(settings)
+        _form(data, "forest_logging")["name"] = "grassland_use"
+        _refused(data, "form grassland_use: duplicate form name")
+
+    def test_without_forms_toml_every_item_has_an_empty_form(self, settings, tmp_path):
+        directory = tmp_path / "catalog"
+        shutil.copytree(settings.resolved_config_dir() / "catalog", directory)
+        (directory / "forms.toml").unlink()
+        data = read_catalogue_files(directory)
+        check_catalogue(data)
+        assert not any(item_forms(data).values())
+
+
+class TestReviewDepartments:
+    """并联审批: the item's own department leads; the reviewers are other departments of its hall."""
+
+    def test_the_catalogue_has_city_project_items_reviewed_by_three_departments_or_more(self, settings):
+        data = _real(settings)
+        city = {d["code"] for d in data["departments"] if d["hall"] == "150900"}
+        joint = [i for i in data["items"] if i.get("review_departments")]
+        assert {i["review_kind"] for i in joint} == set(REVIEW_KINDS)
+        assert len([i for i in joint if i["department"] in city and len(i["review_departments"]) >= 2]) >= 3
+
+    def test_an_unknown_review_department_is_refused(self, settings):
+        data = _real(settings)
+        _item(data, "zjw.XK007")["review_departments"].append("nope")
+        _refused(data, "item zjw.XK007: review department nope does not exist")
+
+    def test_a_review_department_in_another_hall_is_refused(self, settings):
+        data = _real(settings)
+        _item(data, "zjw.XK007")["review_departments"].append("150921-scjg")
+        _refused(data, "item zjw.XK007: review department 150921-scjg is in hall 150921")
+
+    def test_the_lead_department_as_a_reviewer_is_refused(self, settings):
+        data = _real(settings)
+        _item(data, "zjw.XK007")["review_departments"].append("zjw")
+        _refused(data, "review department zjw is the item's own department")
+
+    def test_a_department_named_twice_is_refused(self, settings):
+        data = _real(settings)
+        _item(data, "zjw.XK007")["review_departments"].append("rfb")
+        _refused(data, "item zjw.XK007: a review department is named twice")
+
+    def test_an_unknown_review_kind_is_refused(self, settings):
+        data = _real(settings)
+        _item(data, "zjw.XK007")["review_kind"] = "会审"
+        _refused(data, "item zjw.XK007: review_kind '会审'")
+
+    def test_a_review_kind_without_departments_is_refused(self, settings):
+        data = _real(settings)
+        _item(data, "zjw.XK007")["review_departments"] = []
+        _refused(data, "item zjw.XK007: 并联审批 needs 1-3 review_departments")
+
+    def test_more_than_three_reviewers_are_refused(self, settings):
+        data = _real(settings)
+        _item(data, "zjw.QT001")["review_departments"].append("ajj")
+        _refused(data, "item zjw.QT001: 联合验收 needs 1-3 review_departments")
+
+
+async def test_forms_and_review_departments_are_stored_with_each_item(database):
+    item = await ServiceItem.get(code="zjw.QT001")
+    assert (item.review_kind, item.review_departments) == ("联合验收", ["ghj", "rfb", "qxj"])
+    assert item.form[0]["name"] == "registered_address"
+    assert (await ServiceItem.get(code="gaj.QR002")).review_kind == ""

@@ -1,5 +1,6 @@
 """The public catalogue as a phone sees it: the real server, the real Ulanqab catalogue, and rows a
 test makes for itself (tests/rows.py) where it needs values the catalogue files do not fix."""
+import jsonschema_rs
 import pytest
 
 from tests.rows import make_department, make_hall, make_hall_item, make_item, make_topic
@@ -380,3 +381,57 @@ class TestCompression:
         response = await client.get("/api/v1/halls", params={"parent": "150929"},
                                     headers={"Accept-Encoding": "gzip"})
         assert "content-encoding" not in response.headers
+
+
+class TestServiceItemFormAndReview:
+    async def test_the_form_shows_each_fields_type_labels_limits_and_choices(self, client):
+        detail = (await client.get("/api/v1/service-items/nmyj.QR006")).json()
+        fields = {f["name"]: f for f in detail["form"]}
+        assert list(fields)[:4] == ["species", "head_count", "destination", "planned_date"]
+        species = fields["species"]
+        assert species["type"] == "choice" and species["required"] is True
+        assert species["label"]["zh"] == "畜种" and species["label"]["en"] == "Species"
+        assert any("\u1800" <= ch <= "\u18af" for ch in species["label"]["mn"])
+        assert [c["value"] for c in species["choices"]] == ["sheep", "cattle", "horse", "camel"]
+        assert [c["label"]["zh"] for c in species["choices"]] == ["羊", "牛", "马", "骆驼"]
+        assert (fields["head_count"]["min"], fields["head_count"]["max"]) == (1, 100000)
+        assert fields["planned_date"]["not_before_today"] is True
+        assert fields["destination"]["max_length"] == 100 and fields["destination"]["help"]["zh"]
+        assert detail["materials"]
+
+    async def test_a_decimal_field_shows_its_places(self, client):
+        form = (await client.get("/api/v1/service-items/zjw.XK007")).json()["form"]
+        area = next(f for f in form if f["name"] == "floor_area_m2")
+        assert (area["type"], area["places"], area["min"]) == ("decimal", 2, 0.01)
+
+    async def test_a_joint_item_lists_the_lead_first_then_the_reviewing_departments(self, client):
+        review = (await client.get("/api/v1/service-items/zjw.QT001")).json()["review"]
+        assert review["kind"] == "联合验收"
+        assert [(d["code"], d["lead"]) for d in review["departments"]] == [
+            ("zjw", True), ("ghj", False), ("rfb", False), ("qxj", False)]
+        assert review["departments"][1]["name"] == "乌兰察布市城乡规划局"
+        assert all(d["name_mn"] and d["name_en"] for d in review["departments"])
+
+    async def test_an_item_its_department_reviews_alone_has_only_the_lead(self, client):
+        detail = (await client.get("/api/v1/service-items/gaj.QR001")).json()
+        assert detail["review"] == {"kind": None, "departments": [
+            {"code": "gaj", "name": "乌兰察布市公安局", "name_mn": detail["review"]["departments"][0]["name_mn"],
+             "name_en": "Ulanqab Public Security Bureau", "lead": True}]}
+        assert [f["name"] for f in detail["form"]] == ["reason", "delivery", "postal_address"]
+
+    async def test_an_item_made_without_a_form_has_an_empty_form(self, client):
+        item = await make_item(await make_department("150921"))
+        detail = (await client.get(f"/api/v1/service-items/{item.code}")).json()
+        assert detail["form"] == [] and [d["lead"] for d in detail["review"]["departments"]] == [True]
+
+    @pytest.mark.parametrize("code", ["zjw.QT001", "nmyj.QR006", "gsj.XK005", "gaj.QR002"])
+    async def test_the_answer_matches_the_openapi_document(self, client, code):
+        document = (await client.get("/docs/openapi.json")).json()
+        schema = {"$ref": "#/components/schemas/ServiceItemDetail", "components": document["components"]}
+        detail = (await client.get(f"/api/v1/service-items/{code}")).json()
+        validator = jsonschema_rs.validator_for(schema)
+        validator.validate(detail)
+        with pytest.raises(jsonschema_rs.ValidationError):                 # the check bites
+            validator.validate({**detail, "review": {"kind": "会审", "departments": []}})
+        form = document["components"]["schemas"]["FormFieldOut"]
+        assert {"name", "type", "label", "required", "choices", "max_length", "min", "max"} <= set(form["properties"])

@@ -25,6 +25,7 @@ def test_every_error_code_raised_in_the_code_has_a_message_in_all_three_language
         raised |= set(re.findall(r'AppError\(\s*"([a-z_.]+)"', text))
         raised |= set(re.findall(r'ValueError\("(field\.[a-z_]+)"\)', text))
         raised |= set(re.findall(r'"(field\.[a-z_]+)"', text))
+        raised |= set(re.findall(r'"(form_field_[a-z_]+)"', text))    # application forms' field codes
         raised |= set(re.findall(r'\(\s*"(wechat_[a-z_]+|rate_limited)"\s*,\s*\d{3}\s*\)', text))
     assert raised, "the scan found nothing: the pattern is wrong"
     missing = {code for code in raised if code not in MESSAGES}

@@ -284,7 +284,7 @@ def test_every_event_rule_names_a_template_with_texts_in_three_languages(setting
     rules = NotificationRules.load(settings.resolved_config_dir())
     for kind in ("ticket.called", "ticket.turn_near", "appointment.booked", "appointment.reminder",
                  "appointment.cancelled", "appointment.no_show", "appointment.booking_suspended",
-                 "case.accepted", "case.refused", "case.supplement_required", "case.approved", "case.denied",
+                 "case.submitted", "case.accepted", "case.refused", "case.supplement_required", "case.approved", "case.denied",
                  "case.certificate_ready", "case.deadline_warning", "case.overdue"):
         rule = rules.for_event(kind)
         assert rule is not None, kind
