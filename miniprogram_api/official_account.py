@@ -13,22 +13,25 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import lru_cache
+from pathlib import Path
 
 from tortoise.exceptions import IntegrityError
 
 from backend.accounts.citizens import citizen_of_wechat_user
+from backend.cases.progress import case_of_owner, progress_line, progress_query
 from backend.consult.models import OfficialAccountInbound
 from backend.consult.schemas import TEXT_MAX
 from backend.consult.service import consult_text, take_follower_message
 from backend.kit import clock
 from backend.kit.uow import unit_of_work
 from backend.runtime import Runtime
+from notify.sms import SmsTemplates
 
 __all__ = ["take_callback_message", "application_progress_line"]
 
 log = logging.getLogger("ehall.official_account")
 
-_PROGRESS = re.compile(r"\s*(?:CX|cx|Cx|查询)\s*[:：]?\s*([0-9A-Za-z-]{4,40})\s*")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -37,9 +40,17 @@ async def application_progress_line(rt: Runtime, *, receipt: str, citizen_id: in
     """The one line a follower gets for `CX <receipt>`: the application's progress, or None when there is
     no such application *of this follower* (`citizen_id`: the citizen their openid is bound to, None when
     unbound), so that receipts cannot be tried one after another to read strangers' applications. The
-    applications (办件) domain landed on another branch: until it is wired here, every receipt is "not
-    found". Wire it to backend.cases.progress (progress_line and the receipt + owner lookup the SMS answer uses)."""
-    return None
+    line is the one the SMS answer to "CX <receipt>" sends (config/templates/sms.toml case_status_line)."""
+    case = await case_of_owner(receipt, citizen_id=citizen_id)
+    if case is None:
+        return None
+    return _sms_texts(rt.settings.resolved_config_dir() / "templates" / "sms.toml").render(
+        "case_status_line", language, **progress_line(case, language))
+
+
+@lru_cache(maxsize=2)
+def _sms_texts(path: Path) -> SmsTemplates:
+    return SmsTemplates(path)
 
 
 async def take_callback_message(rt: Runtime, *, kind: str, event: str | None, openid: str, msg_id: str | None,
@@ -56,9 +67,8 @@ async def take_callback_message(rt: Runtime, *, kind: str, event: str | None, op
             if kind != "text" or not content:
                 return None
             citizen_id = await citizen_of_wechat_user(rt, appid=rt.settings.official_account.appid, openid=openid)
-            asked = _PROGRESS.fullmatch(content)
-            if asked:
-                receipt = asked.group(1)
+            receipt = progress_query(content)
+            if receipt:
                 line = await application_progress_line(rt, receipt=receipt, citizen_id=citizen_id, language="zh")
                 return line or consult_text(rt, "oa_not_found", "zh", receipt=receipt)
             text = _CONTROL.sub(" ", content).strip()[:TEXT_MAX]

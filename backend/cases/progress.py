@@ -31,7 +31,8 @@ from backend.kit.pii import NAME, mask_name
 from backend.kit.ratelimit import Window, enforce
 from backend.runtime import Runtime
 
-__all__ = ["lookup_progress", "InboundText", "answer_inbound_text", "progress_line", "take_inbound_push"]
+__all__ = ["lookup_progress", "InboundText", "answer_inbound_text", "progress_line", "take_inbound_push",
+           "case_of_owner", "progress_query"]
 
 log = logging.getLogger("ehall.cases")
 HOUR, DAY = 3_600, 86_400
@@ -115,13 +116,27 @@ async def answer_inbound_text(rt: Runtime, message: InboundText) -> str:
     return "answered" if case is not None else "unknown"
 
 
+def progress_query(text: str) -> str | None:
+    """The receipt a text asks about ("CX <receipt>", "查询<receipt>", any case or width, spaced or
+    dashed as read out), or None when the text is not such a question."""
+    match = _QUERY.match(" ".join(fold_full_width(text).upper().split()))
+    return match[1] if match else None
+
+
 async def _case_asked_for(text: str, *, citizen_id: int | None) -> Case | None:
     """The case a "CX <receipt>" names, if the sender's phone is the account the case belongs to."""
-    match = _QUERY.match(" ".join(fold_full_width(text).upper().split()))
-    if match is None or citizen_id is None:
+    receipt = progress_query(text)
+    return await case_of_owner(receipt, citizen_id=citizen_id) if receipt else None
+
+
+async def case_of_owner(receipt_text: str, *, citizen_id: int | None) -> Case | None:
+    """The case with this receipt if it is `citizen_id`'s own (a phone or a WeChat follower bound to the
+    account): a channel that proves nothing more than who is asking answers nobody else's case, so
+    receipts cannot be tried one after another to read strangers' applications."""
+    if citizen_id is None:
         return None
     try:
-        receipt = parse_receipt(match[1])
+        receipt = parse_receipt(receipt_text)
     except AppError:
         return None
     return await Case.get_or_none(receipt=receipt, citizen_id=citizen_id)

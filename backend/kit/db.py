@@ -45,9 +45,10 @@ def _connection_url(settings: Settings) -> str:
 async def _keep_session(connection: Any) -> None:
     """asyncpg's pool, handing a connection back, first rolls back a transaction left open, then by
     default runs one more round trip (`pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`) to
-    undo session state. ehall keeps none outside a transaction (no advisory locks, cursors, LISTEN or
-    SET: its settings are the connection's own), so there is nothing to undo, and that round trip was
-    a fifth of a case read's worker time and 40% of PostgreSQL's CPU per read (bench/README.md)."""
+    undo session state. ehall keeps none outside a transaction (its advisory locks are transaction-scoped;
+    no cursors, LISTEN or SET: its settings are the connection's own), so there is nothing to undo, and
+    that round trip was a fifth of a case read's worker time and 40% of PostgreSQL's CPU per read
+    (bench/README.md)."""
 
 
 def _connection(settings: Settings) -> str | dict[str, Any]:

@@ -115,7 +115,7 @@ class TestPlainMode:
         assert "欢迎关注" in reply["Content"] and "CX" in reply["Content"]
 
     @pytest.mark.parametrize("asked", ["CX 20261125001", "查询 20261125001", "cx20261125001"])
-    async def test_a_progress_keyword_answers_not_found_until_applications_are_wired(self, account, asked):
+    async def test_a_progress_keyword_of_an_unbound_follower_answers_not_found(self, account, asked):
         openid = follower()
         async with account.client() as http:
             response = await http.post("/wechat/oa/callback", params=_signed(), content=_text(openid, asked))
@@ -205,6 +205,29 @@ class TestCustomerServiceReply:
         assert not [m for m in fake_wechat.customer_service_messages if m["touser"] == openid]
         # an unbound follower is no citizen notify could reach: no event either
         assert not await OutboxEvent.filter(kind="consult.answered", aggregate=f"conversation:{conversation}").exists()
+
+
+class TestProgressKeyword:
+    async def test_a_bound_follower_gets_the_status_line_of_their_own_application_and_nobody_elses(
+            self, account, capsys):
+        from backend.accounts.models import WechatIdentity
+        from tests.consult.conftest import citizen_id
+        from tests.factories import real_name_citizen
+        owner, stranger = follower(), follower()
+        async with account.client() as http:
+            citizen = await real_name_citizen(http, capsys)
+            await WechatIdentity.create(appid=APPID, openid=owner, citizen_id=citizen_id(http, citizen))
+            declared = await http.post("/api/v1/cases", headers=bearer(citizen),
+                                       json={"service_item": "rsj.GG002", "form": {"delivery": "window"}})
+            assert declared.status_code == 201, declared.text
+            receipt = declared.json()["receipt"]
+            spoken = f"{receipt[:6]}-{receipt[6:12]} {receipt[12:]}"   # as read out over the phone
+            mine = await http.post("/wechat/oa/callback", params=_signed(), content=_text(owner, f"CX {spoken}"))
+            theirs = await http.post("/wechat/oa/callback", params=_signed(),
+                                     content=_text(stranger, f"查询{receipt}"))
+        assert _reply(mine)["Content"] == f"办件{receipt}：已申报，办结时限-。"
+        assert receipt in _reply(theirs)["Content"] and "没有找到" in _reply(theirs)["Content"]
+        assert not await Conversation.exists(oa_openid=owner)
 
 
 class TestBoundFollower:
