@@ -5,14 +5,10 @@ from sanic.response import empty
 from backend.accounts import citizens, data_rights, personal_data, schemas, sessions, staff
 from backend.accounts.permissions import PII_READ_ROLES
 from backend.kit.auth import authenticated
-from backend.kit.http import json_response, language_of, parse_body, parse_query, path_id
+from backend.kit.http import client_ip, json_response, language_of, parse_body, parse_query, path_id
 from backend.kit.openapi import doc
 
 bp = Blueprint("accounts", url_prefix="/api/v1")
-
-
-def _ip(request: Request) -> str:
-    return request.remote_addr or request.ip or "unknown"
 
 
 @bp.post("/auth/sms-code")
@@ -20,7 +16,7 @@ def _ip(request: Request) -> str:
      body=schemas.SmsCodeRequest, response=schemas.SmsCodeSent, status=202, errors=(429, 503))
 async def request_sms_code(request: Request):
     body = parse_body(request, schemas.SmsCodeRequest)
-    sent = await citizens.request_sms_code(request.app.ctx.rt, phone=body.phone, client_ip=_ip(request),
+    sent = await citizens.request_sms_code(request.app.ctx.rt, phone=body.phone, client_ip=client_ip(request),
                                            language=language_of(request))
     return json_response(sent, status=202)
 
@@ -31,7 +27,7 @@ async def request_sms_code(request: Request):
 async def login(request: Request):
     body = parse_body(request, schemas.SmsLoginRequest)
     tokens = await citizens.login_with_sms_code(request.app.ctx.rt, phone=body.phone, code=body.code,
-                                                client_ip=_ip(request))
+                                                client_ip=client_ip(request))
     return json_response(tokens)
 
 
@@ -99,7 +95,7 @@ async def export_me(request: Request):
 async def staff_login(request: Request):
     body = parse_body(request, schemas.StaffLoginRequest)
     tokens = await staff.login_staff(request.app.ctx.rt, username=body.username, password=body.password,
-                                     client_ip=_ip(request))
+                                     client_ip=client_ip(request))
     return json_response(tokens)
 
 

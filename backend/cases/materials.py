@@ -9,6 +9,8 @@ data is.
 """
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from tortoise.exceptions import IntegrityError
@@ -21,6 +23,7 @@ from backend.kit import clock
 from backend.kit.auth import Principal
 from backend.kit.errors import AppError
 from backend.kit.filetypes import check_upload
+from backend.kit.storage import StoredFile
 from backend.kit.ratelimit import Window, enforce
 from backend.kit.uow import UnitOfWork, unit_of_work
 from backend.runtime import Runtime
@@ -77,6 +80,25 @@ async def _store(rt: Runtime, *, uploader: str, data: bytes, declared: str | Non
     return await rt.files.put(data, content_type=content_type)
 
 
+@asynccontextmanager
+async def _recording(rt: Runtime, stored: StoredFile) -> AsyncIterator[UnitOfWork]:
+    """The unit of work that records a stored file. If it does not commit (refused, failed, or the
+    request cancelled) the file is deleted and the error goes on: BaseException, because a cancelled
+    upload must not leave a file that no row names either; it is always re-raised."""
+    try:
+        async with unit_of_work(rt) as uow:
+            yield uow
+    except BaseException:
+        await rt.files.delete(stored.key)
+        raise
+
+
+def _document(stored: StoredFile, *, citizen_id: int, material: str, uploaded_by: str, uow: UnitOfWork):
+    return Document.create(citizen_id=citizen_id, material=material, storage_key=stored.key,
+                           content_type=stored.content_type, size=stored.size, sha256=stored.sha256,
+                           uploaded_by=uploaded_by, created_at=clock.now(), using_db=uow.tx)
+
+
 async def upload_material(rt: Runtime, *, case_id: int, material: str, data: bytes, declared: str | None,
                           citizen_id: int | None = None, principal: Principal | None = None) -> MaterialOut:
     """A file for one of the case's required materials, from its applicant or the agent who declared
@@ -86,18 +108,12 @@ async def upload_material(rt: Runtime, *, case_id: int, material: str, data: byt
     async with unit_of_work(rt) as uow:   # refuse a closed case before the file is stored
         await _open_case(rt, uow=uow, **owner)
     stored = await _store(rt, uploader=uploaded_by, data=data, declared=declared)
-    try:
-        async with unit_of_work(rt) as uow:
-            case = await _open_case(rt, uow=uow, **owner)
-            document = await Document.create(citizen_id=case.citizen_id, material=material, storage_key=stored.key,
-                                             content_type=stored.content_type, size=stored.size,
-                                             sha256=stored.sha256, uploaded_by=uploaded_by, created_at=clock.now(),
-                                             using_db=uow.tx)
-            link = await CaseMaterial.create(case_id=case.id, document_id=document.id, material=material,
-                                             attached_at=clock.now(), using_db=uow.tx)
-    except BaseException:   # refused, failed or cancelled: the file must not outlive its missing row
-        await rt.files.delete(stored.key)
-        raise
+    async with _recording(rt, stored) as uow:
+        case = await _open_case(rt, uow=uow, **owner)
+        document = await _document(stored, citizen_id=case.citizen_id, material=material, uploaded_by=uploaded_by,
+                                   uow=uow)
+        link = await CaseMaterial.create(case_id=case.id, document_id=document.id, material=material,
+                                         attached_at=clock.now(), using_db=uow.tx)
     return _material_out(link, document)
 
 
@@ -105,15 +121,9 @@ async def upload_document(rt: Runtime, *, citizen_id: int, material: str, data: 
                           uploaded_by: str) -> DocumentOut:
     """A document not (yet) tied to a case: a mandate's signed form, or a citizen's file for later."""
     stored = await _store(rt, uploader=uploaded_by, data=data, declared=declared)
-    try:
-        async with unit_of_work(rt) as uow:
-            document = await Document.create(citizen_id=citizen_id, material=material, storage_key=stored.key,
-                                             content_type=stored.content_type, size=stored.size,
-                                             sha256=stored.sha256, uploaded_by=uploaded_by, created_at=clock.now(),
-                                             using_db=uow.tx)
-    except BaseException:
-        await rt.files.delete(stored.key)
-        raise
+    async with _recording(rt, stored) as uow:
+        document = await _document(stored, citizen_id=citizen_id, material=material, uploaded_by=uploaded_by,
+                                   uow=uow)
     return _document_out(document)
 
 

@@ -8,7 +8,7 @@ from backend.cases.machine import INTAKE_ROLES, READ_ROLES, REVIEW_ROLES
 from backend.cases.permissions import SUPERVISION_ROLES
 from backend.kit.auth import authenticated
 from backend.kit.errors import AppError
-from backend.kit.http import json_response, parse_body, parse_query, path_id, path_value
+from backend.kit.http import client_ip, json_response, parse_body, parse_query, path_id, path_value
 from backend.kit.openapi import doc
 
 bp = Blueprint("cases", url_prefix="/api/v1")
@@ -21,10 +21,6 @@ STAFF_ROLES = tuple(sorted(set(INTAKE_ROLES) | set(REVIEW_ROLES) | set(READ_ROLE
 
 def _id(raw: str, not_found: str) -> int:
     return path_id(int(path_value(raw, _ID_SEGMENT, not_found)), not_found)
-
-
-def _ip(request: Request) -> str:
-    return request.remote_addr or request.ip or "unknown"
 
 
 def _upload(request: Request) -> tuple[str, bytes, str | None]:
@@ -166,7 +162,7 @@ async def list_enterprises(request: Request):
 async def lookup_progress(request: Request):
     body = parse_body(request, schemas.LookupRequest)
     return json_response(await progress.lookup_progress(request.app.ctx.rt, receipt=body.receipt, tail=body.tail,
-                                                        client_ip=_ip(request)))
+                                                        client_ip=client_ip(request)))
 
 
 @bp.post("/sms/inbound")

@@ -122,11 +122,14 @@ async def list_warnings(rt: Runtime, *, principal: Principal, query: WarningQuer
         warned = warned.filter(department_code=query.department)
     total = await warned.count()
     rows = await warned.order_by("deadline_at", "id").offset(query.offset).limit(query.page_size)
-    items = []
-    for case in rows:
-        pending = await CaseStep.filter(case_id=case.id, status="pending").values_list("department_code", flat=True)
-        items.append(WarningOut(case=await case_summary(rt, case), level="red" if case.warning_level == RED else "yellow",
-                                hall=case.hall_code, department=case.department_code, pending_departments=sorted(pending)))
+    pending: dict[int, list[str]] = {}
+    for case_id, department in await CaseStep.filter(case_id__in=[case.id for case in rows], status="pending") \
+            .values_list("case_id", "department_code"):   # the page's pending steps in one query
+        pending.setdefault(case_id, []).append(department)
+    items = [WarningOut(case=await case_summary(rt, case), level="red" if case.warning_level == RED else "yellow",
+                        hall=case.hall_code, department=case.department_code,
+                        pending_departments=sorted(pending.get(case.id, [])))
+             for case in rows]
     return WarningPage(items=items, page=query.page, page_size=query.page_size, total=total)
 
 

@@ -29,7 +29,7 @@ from backend.kit.errors import PROBLEM_CONTENT_TYPE, AppError, FieldError
 from backend.kit.i18n import MessageCatalogue, negotiate_language
 from backend.kit.pii import redact_text
 
-__all__ = ["parse_body", "parse_query", "validate", "problem_response", "error_to_problem", "language_of",
+__all__ = ["parse_body", "parse_query", "validate", "problem_response", "error_to_problem", "language_of", "client_ip",
            "json_response", "etagged_json", "path_value", "path_id", "Representation", "represent",
            "conditional_response", "field_path", "capped_field_errors", "MAX_FIELD_ERRORS"]
 
@@ -52,6 +52,12 @@ _FIELD_CODES = {
     "less_than": "field.range",
     "less_than_equal": "field.range",
 }
+
+
+def client_ip(request: Request) -> str:
+    """The address per-client limits count against: the peer, or the address the trusted proxies
+    (EHALL_PROXIES_COUNT) forwarded; never a header the client chose."""
+    return request.remote_addr or request.ip or "unknown"
 
 
 def language_of(request: Request) -> str:
