@@ -35,7 +35,7 @@ from backend.appointments.schemas import (
 from backend.catalog.calendar import OpeningHours, WorkingCalendar
 from backend.catalog.schemas import ServiceItemDetail
 from backend.catalog.service import (
-    get_hall_detail, get_hall_summary, get_queue_category, get_service_item, kept, load_working_calendar,
+    get_hall_detail, get_hall_summary, get_queue_category, get_service_item,
     working_calendar,
 )
 from backend.kit import clock
@@ -196,7 +196,7 @@ async def book_slot(rt: Runtime, *, citizen_id: int, slot_id: int, item_code: st
         slot = await _get_slot(slot_id, uow)
         item = await get_service_item(rt, code=item_code, tx=uow)
         await _check_item_served(rt, slot=slot, item=item, uow=uow)
-        _check_open_for_booking(rt, slot, await load_working_calendar(rt, tx=uow))
+        _check_open_for_booking(rt, slot, await working_calendar(rt))
         # a clear answer for the common case; the unique index below is what holds under races
         if await Appointment.filter(citizen_id=citizen_id, item_code=item.code, day=slot.day,
                                     active_key=ACTIVE).using_db(uow.tx).exists():
@@ -223,7 +223,7 @@ async def book_slot(rt: Runtime, *, citizen_id: int, slot_id: int, item_code: st
 async def _names(rt: Runtime, *, hall: str, item: str) -> tuple[NamedRef, NamedRef]:
     """The hall's and the item's names, kept with the catalogue like its own answers."""
     summary = await get_hall_summary(rt, code=hall)
-    detail = await kept(rt, key=("appointment-item", item), build=lambda: get_service_item(rt, code=item))
+    detail = await get_service_item(rt, code=item)
     return (NamedRef(code=summary.code, name=summary.name, name_mn=summary.name_mn, name_en=summary.name_en),
             NamedRef(code=detail.code, name=detail.name, name_mn=detail.name_mn, name_en=detail.name_en))
 
@@ -317,7 +317,7 @@ async def reschedule_appointment(rt: Runtime, *, citizen_id: int, appointment_id
             raise AppError("reschedule_other_hall", 422)
         item = await get_service_item(rt, code=appointment.item_code, tx=uow)
         await _check_item_served(rt, slot=slot, item=item, uow=uow)
-        _check_open_for_booking(rt, slot, await load_working_calendar(rt, tx=uow))
+        _check_open_for_booking(rt, slot, await working_calendar(rt))
         # both slot rows locked in id order: two bookings crossing between the same two slots at once
         # wait for each other instead of deadlocking
         await AppointmentSlot.filter(id__in=sorted((old_slot_id, slot.id))).using_db(uow.tx) \

@@ -28,7 +28,7 @@ from backend.cases.schemas import (
 )
 from backend.catalog.schemas import ServiceItemDetail
 from backend.catalog.service import (
-    check_application_form, get_department, get_hall_summary, get_service_item, hall_lineage, halls_under, kept, load_working_calendar,
+    check_application_form, get_department, get_hall_summary, get_service_item, hall_lineage, halls_under, load_working_calendar,
 )
 from backend.kit import clock
 from backend.kit.auth import Principal
@@ -56,7 +56,7 @@ DAY = 86_400
 # --- the item, its form and its review --------------------------------------------------------------
 
 async def item_detail(rt: Runtime, code: str) -> ServiceItemDetail:
-    return await kept(rt, key=("case-item", code), build=lambda: get_service_item(rt, code=code))
+    return await get_service_item(rt, code=code)
 
 
 def _form_fields(item: ServiceItemDetail) -> list[dict[str, Any]]:

@@ -35,11 +35,24 @@ class CalendarDay:
 
 
 class WorkingCalendar:
+    # days whose answer is remembered; a kept calendar is asked about the same few weeks all day
+    _REMEMBERED_DAYS = 4096
+
     def __init__(self, overrides: dict[date, bool], names: dict[date, str] | None = None):
         self._overrides = overrides            # date -> is a working day
         self._names = names or {}              # date -> the override's name (国庆节, 国庆节调休上班)
+        # chinese-calendar validates and looks up each date anew: a twentieth of a booking's CPU
+        self._workdays: dict[date, bool] = {}
 
     def is_workday(self, day: date) -> bool:
+        known = self._workdays.get(day)
+        if known is None:
+            known = self._workdays[day] = self._look_up(day)
+            if len(self._workdays) > self._REMEMBERED_DAYS:
+                self._workdays.clear()
+        return known
+
+    def _look_up(self, day: date) -> bool:
         if day in self._overrides:
             return self._overrides[day]
         try:

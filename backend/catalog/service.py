@@ -27,6 +27,7 @@ from backend.catalog.schemas import (
 )
 from backend.kit import clock
 from backend.kit.auth import Principal
+from backend.kit.db import in_transaction_now
 from backend.kit.errors import AppError, FieldError
 from backend.kit.uow import UnitOfWork, unit_of_work
 from backend.runtime import Runtime
@@ -34,7 +35,7 @@ from backend.runtime import Runtime
 __all__ = [
     "catalogue_revision", "kept", "list_halls", "hall_tree", "get_hall_detail", "get_hall_summary",
     "hall_lineage", "get_queue_category", "list_queue_categories", "get_window", "hall_open_now",
-    "list_windows", "list_departments", "search_service_items", "get_service_item", "list_topics",
+    "list_windows", "count_open_windows", "list_departments", "search_service_items", "get_service_item", "list_topics",
     "load_working_calendar", "working_calendar", "calendar_days", "set_window_status", "get_agency_schedule",
     "check_application_form", "get_department", "halls_under",
 ]
@@ -52,7 +53,7 @@ async def catalogue_revision(rt: Runtime) -> int:
     """The revision `ehall seed` bumped last (0 before the first load), as this process read it at most
     `catalog.revision_check_seconds` ago: the read cost a kept answer as much as the rest of the
     request (bench/README.md), and a burst of requests reads it once."""
-    return await rt.catalogue_revision_cache.get("revision", _read_catalogue_revision)
+    return await rt.catalogue_revision_cache.get("revision", _read_catalogue_revision, join=not in_transaction_now())
 
 
 async def _read_catalogue_revision() -> int:
@@ -64,7 +65,7 @@ async def kept(rt: Runtime, *, key: tuple[Hashable, ...], build: Callable[[], Aw
     """What `build()` returns for `key`, kept a few seconds in this process under the current catalogue
     revision: no query at all for most requests instead of the answer's 10-50, and an answer built
     from an older catalogue is not served once this process has seen the reload's revision."""
-    return await rt.catalogue_cache.get((await catalogue_revision(rt), *key), build)
+    return await rt.catalogue_cache.get((await catalogue_revision(rt), *key), build, join=not in_transaction_now())
 
 
 async def list_halls(rt: Runtime, *, level: str | None = None, parent: str | None = None) -> HallList:
@@ -113,6 +114,13 @@ async def _hall_static(code: str) -> HallDetail:
 async def list_windows(rt: Runtime, *, hall_code: str) -> list[WindowOut]:
     """A hall's windows as they are now (their status is live)."""
     return [WindowOut.from_model(w) for w in await Window.filter(hall_id=hall_code).order_by("number")]
+
+
+async def count_open_windows(rt: Runtime, *, hall_code: str, category: str, tx: UnitOfWork | None = None) -> int:
+    """How many of a hall's windows are open now and call from queue `category` (a ticket's estimate)."""
+    served = await Window.filter(hall_id=hall_code, status="open").using_db(_connection(tx)) \
+        .values_list("categories", flat=True)
+    return sum(category in categories for categories in served)
 
 
 async def get_hall_detail(rt: Runtime, *, code: str) -> HallDetail:
@@ -173,11 +181,14 @@ async def get_hall_summary(rt: Runtime, *, code: str) -> HallSummary:
 
 async def get_queue_category(rt: Runtime, *, hall: str, prefix: str,
                              tx: UnitOfWork | None = None) -> QueueCategoryOut:
-    """One queue of a hall, named by its prefix letter (as a ticket or a slot names it)."""
-    category = await QueueCategory.get_or_none(hall_id=hall, prefix=prefix).using_db(_connection(tx))
-    if category is None:
-        raise AppError("queue_category_not_found", 404)
-    return QueueCategoryOut.from_model(category)
+    """One queue of a hall, named by its prefix letter (as a ticket or a slot names it), kept with the
+    catalogue: every ticket and booking names one."""
+    async def build() -> QueueCategoryOut:
+        category = await QueueCategory.get_or_none(hall_id=hall, prefix=prefix).using_db(_connection(tx))
+        if category is None:
+            raise AppError("queue_category_not_found", 404)
+        return QueueCategoryOut.from_model(category)
+    return await kept(rt, key=("queue-category", hall, prefix), build=build)
 
 
 async def list_queue_categories(rt: Runtime, *, hall: str) -> list[QueueCategoryOut]:
@@ -204,13 +215,16 @@ async def hall_open_now(rt: Runtime, *, code: str) -> bool:
 
 
 async def hall_lineage(rt: Runtime, *, code: str) -> list[str]:
-    """The hall's code followed by its ancestors' codes, nearest first (for scope checks)."""
-    lineage = []
-    current: str | None = (await _get_hall(code)).code
-    while current is not None and len(lineage) < 8:
-        lineage.append(current)
-        current = await Hall.filter(code=current).first().values_list("parent_id", flat=True)
-    return lineage
+    """The hall's code followed by its ancestors' codes, nearest first (for scope checks), kept with the
+    catalogue: every scoped action asks for it."""
+    async def build() -> list[str]:
+        lineage = []
+        current: str | None = (await _get_hall(code)).code
+        while current is not None and len(lineage) < 8:
+            lineage.append(current)
+            current = await Hall.filter(code=current).first().values_list("parent_id", flat=True)
+        return lineage
+    return list(await kept(rt, key=("lineage", code), build=build))
 
 
 async def get_department(rt: Runtime, *, code: str) -> DepartmentOut:
@@ -295,16 +309,19 @@ def _ranked(items, query: ServiceItemQuery):
 
 
 async def get_service_item(rt: Runtime, *, code: str, tx: UnitOfWork | None = None) -> ServiceItemDetail:
-    """One item with its form and who reviews it (the lead first)."""
-    item = await ServiceItem.get_or_none(code=code).using_db(_connection(tx)) \
-        .prefetch_related("department", "topic_links", "hall_links__hall")
-    if item is None:
-        raise AppError("service_item_not_found", 404)
-    found = {d.code: d for d in await Department.filter(code__in=item.review_departments)
-             .using_db(_connection(tx))}
-    # the loader refuses a reviewer that does not exist; a department removed since is left out
-    reviewers = [found[code] for code in item.review_departments if code in found]
-    return ServiceItemDetail.from_model(item, reviewers=reviewers)
+    """One item with its form and who reviews it (the lead first), kept with the catalogue: a booking,
+    a declaration and the item's page all read it, and building it is five queries."""
+    async def build() -> ServiceItemDetail:
+        item = await ServiceItem.get_or_none(code=code).using_db(_connection(tx)) \
+            .prefetch_related("department", "topic_links", "hall_links__hall")
+        if item is None:
+            raise AppError("service_item_not_found", 404)
+        found = {d.code: d for d in await Department.filter(code__in=item.review_departments)
+                 .using_db(_connection(tx))}
+        # the loader refuses a reviewer that does not exist; a department removed since is left out
+        reviewers = [found[c] for c in item.review_departments if c in found]
+        return ServiceItemDetail.from_model(item, reviewers=reviewers)
+    return await kept(rt, key=("item-detail", code), build=build)
 
 
 async def check_application_form(rt: Runtime, *, item_code: str, data: object,

@@ -24,14 +24,23 @@ class AnswerCache:
         self._entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
         self._building: dict[Hashable, asyncio.Future[Any]] = {}
 
-    async def get(self, key: Hashable, build: Callable[[], Awaitable[Any]]) -> Any:
-        """The kept value for `key`, or what `build()` returns (kept for the TTL). Never mutate it."""
+    async def get(self, key: Hashable, build: Callable[[], Awaitable[Any]], *, join: bool = True) -> Any:
+        """The kept value for `key`, or what `build()` returns (kept for the TTL). Never mutate it.
+
+        A burst of the same request builds the answer once: the others wait for the first builder. A
+        caller that holds a transaction passes `join=False` and builds it itself if nothing is kept: on
+        SQLite the first builder may be waiting for that very transaction's connection lock, and
+        waiting for it would never end."""
         if self._ttl <= 0:
             return await build()
         entry = self._entries.get(key)
         if entry is not None and entry[0] > time.monotonic():
             return entry[1]
-        if key in self._building:  # a burst of the same request builds the answer once
+        if not join:
+            value = await build()
+            self._keep(key, value)
+            return value
+        if key in self._building:
             return await asyncio.shield(self._building[key])
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._building[key] = future
@@ -44,11 +53,18 @@ class AnswerCache:
         finally:
             self._building.pop(key, None)
         future.set_result(value)
+        self._keep(key, value)
+        return value
+
+    def _keep(self, key: Hashable, value: Any) -> None:
         self._entries[key] = (time.monotonic() + self._ttl, value)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
-        return value
+
+    def forget(self, key: Hashable) -> None:
+        """Drop what is kept for `key` (this process changed what it was built from)."""
+        self._entries.pop(key, None)
 
     def clear(self) -> None:
         self._entries.clear()

@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tortoise import Tortoise
-from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.connection import connections
 from tortoise.transactions import in_transaction
 
 from backend.settings import Settings
 
-__all__ = ["MODEL_MODULES", "tortoise_config", "init_db", "close_db", "migrate_db", "transaction"]
+__all__ = ["MODEL_MODULES", "tortoise_config", "init_db", "close_db", "migrate_db", "transaction", "in_transaction_now"]
 
 T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -148,6 +148,11 @@ async def transaction() -> AsyncIterator[BaseDBAsyncClient]:
         raise error
     if cancelled:
         raise asyncio.CancelledError
+
+
+def in_transaction_now() -> bool:
+    """Whether this task runs inside a `transaction()` body (its queries then go to that transaction)."""
+    return isinstance(connections.get("default"), TransactionalDBClient)
 
 
 async def _whole(step: Coroutine[Any, Any, T], scope: contextvars.Context) -> tuple[T | None, BaseException | None, bool]:
