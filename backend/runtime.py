@@ -38,6 +38,7 @@ class Runtime:
     wechat: WechatGateway
     catalogue_cache: AnswerCache
     catalogue_revision_cache: AnswerCache   # the revision itself, read at most once a second or so
+    service_times: AnswerCache         # a queue's recent mean service time, for ticket estimates
     log: logging.Logger
     revocations: SessionRevocations
     password_checks: WorkGate          # argon2 verifications in flight

@@ -16,7 +16,7 @@ dropped.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -33,10 +33,13 @@ __all__ = ["UnitOfWork", "unit_of_work"]
 log = logging.getLogger("ehall.uow")
 
 
+Message = dict[str, Any]
+
+
 class UnitOfWork:
     def __init__(self, tx: BaseDBAsyncClient):
         self.tx = tx
-        self._messages: list[tuple[str, dict[str, Any]]] = []
+        self._messages: list[tuple[str, Message | Callable[[], Awaitable[Message]]]] = []
 
     async def record(self, kind: str, aggregate: str, **payload: Any) -> OutboxEvent:
         """Write domain event `kind` about `aggregate` ("citizen:42") to the outbox in this transaction.
@@ -52,8 +55,10 @@ class UnitOfWork:
                                        subject_kind=subject_kind, subject_id=subject_id,
                                        request_id=request_id, detail=detail, using_db=self.tx)
 
-    def publish(self, channel: str, message: dict[str, Any]) -> None:
-        """Queue a realtime hint for `channel`; it is sent after the outermost commit, never before."""
+    def publish(self, channel: str, message: Message | Callable[[], Awaitable[Message]]) -> None:
+        """Queue a realtime hint for `channel`; it is sent after the outermost commit, never before.
+        `message` may be a coroutine function that reads it then: a count of the hall's queues read
+        after the commit is as fresh, and is not read while the change's row locks are held."""
         self._messages.append((channel, message))
 
 
@@ -69,7 +74,8 @@ async def unit_of_work(rt: "Runtime", tx: UnitOfWork | None = None) -> AsyncIter
     # that is already saved into an error answer.
     for channel, message in uow._messages:
         try:
-            await rt.broker.publish(channel, message)
-        except Exception:  # any broker failure; the change stands, the log says what was not sent
+            await rt.broker.publish(channel, await message() if callable(message) else message)
+        except Exception:  # any broker (or late read) failure; the change stands, the log says what was not sent
             log.warning("realtime message not sent", exc_info=True,
-                        extra={"ehall": {"channel": channel, "event": message.get("event")}})
+                        extra={"ehall": {"channel": channel,
+                                         "event": None if callable(message) else message.get("event")}})

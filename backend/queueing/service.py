@@ -28,6 +28,7 @@ from tortoise.functions import Count
 from backend.catalog import service as catalog
 from backend.kit import clock
 from backend.kit.auth import Principal
+from backend.kit.db import in_transaction_now
 from backend.kit.errors import AppError
 from backend.kit.i18n import LANGUAGES, MessageCatalogue
 from backend.kit.sockets import Feed
@@ -65,11 +66,13 @@ async def _next_seq(uow: UnitOfWork, *, hall: str, prefix: str, business_date: d
     marks = ("$1", "$2", "$3") if postgres else ("?", "?", "?")
     values = [hall, prefix, business_date if postgres else business_date.isoformat()]
     where = "hall_code = {0} AND prefix = {1} AND business_date = {2}".format(*marks)
-    await uow.tx.execute_query(
-        "INSERT INTO ticket_counter (hall_code, prefix, business_date, last_seq) VALUES ({0}, {1}, {2}, 0) "
-        "ON CONFLICT (hall_code, prefix, business_date) DO NOTHING".format(*marks), values)
-    rows = await uow.tx.execute_query_dict(
-        f"UPDATE ticket_counter SET last_seq = last_seq + 1 WHERE {where} RETURNING last_seq", values)
+    increment = f"UPDATE ticket_counter SET last_seq = last_seq + 1 WHERE {where} RETURNING last_seq"
+    rows = await uow.tx.execute_query_dict(increment, values)
+    if not rows:   # the queue's first ticket of the day (a racing first one inserts the same row: kept once)
+        await uow.tx.execute_query(
+            "INSERT INTO ticket_counter (hall_code, prefix, business_date, last_seq) VALUES ({0}, {1}, {2}, 0) "
+            "ON CONFLICT (hall_code, prefix, business_date) DO NOTHING".format(*marks), values)
+        rows = await uow.tx.execute_query_dict(increment, values)
     return int(rows[0]["last_seq"])
 
 
@@ -116,8 +119,12 @@ async def issue_ticket(rt: Runtime, *, hall: str, category: str, source: str, pr
         await uow.record("ticket.issued", f"ticket:{ticket.id}", hall=hall, number=ticket.number,
                          category=ticket.category, source=source, priority=priority,
                          appointment=appointment_id)
-        await _publish_waiting(rt, uow, hall)
-        return await _view(rt, ticket, uow)
+        _publish_waiting(rt, uow, hall)
+        if tx is not None:   # joined: the caller's transaction, and the counter's lock, go on
+            return await _view(rt, ticket, uow)
+    # the holder's view (people ahead, the estimate) is read after the commit has let go of the
+    # counter row: each ticket of a queue waits for that lock, so it is held for the insert alone
+    return await _view(rt, ticket)
 
 
 async def _adopt_for_appointment(rt: Runtime, uow: UnitOfWork, waiting: Ticket,
@@ -141,7 +148,7 @@ async def _adopt_for_appointment(rt: Runtime, uow: UnitOfWork, waiting: Ticket,
                      number=ticket.number, appointment=appointment_id, priority=ticket.priority,
                      previous=waiting.priority)
     _publish_ticket(uow, ticket)
-    await _publish_waiting(rt, uow, ticket.hall_code)
+    _publish_waiting(rt, uow, ticket.hall_code)
     return await _view(rt, ticket, uow)
 
 
@@ -171,26 +178,29 @@ def _ahead_of(ticket: Ticket) -> Q:
         | Q(rank=ticket.rank, arrived_at=ticket.arrived_at, id__lt=ticket.id))
 
 
-async def _mean_service_minutes(rt: Runtime, uow: UnitOfWork | None, hall: str, category: str) -> float:
-    """The mean service time of the queue's recently finished tickets, else the catalogue's figure."""
-    finished = await Ticket.filter(hall_code=hall, category=category, status="done",
-                                   started_at__isnull=False, finished_at__isnull=False) \
-        .using_db(uow.tx if uow else None).order_by("-finished_at") \
-        .limit(rt.settings.queueing.recent_service_sample).values_list("started_at", "finished_at")
-    durations = [(end - start).total_seconds() / 60 for start, end in finished if end >= start]
-    if durations:
-        return sum(durations) / len(durations)
-    return float((await catalog.get_queue_category(rt, hall=hall, prefix=category, tx=uow))
-                 .mean_service_minutes)
+async def _mean_service_minutes(rt: Runtime, hall: str, category: str) -> float:
+    """The mean service time of the queue's recently finished tickets, else the catalogue's figure. Kept
+    a few seconds per process (settings.queueing.service_time_cache_seconds): it moves by one ticket in
+    twenty, and every waiting holder's view asks for it; a finish in this process drops it at once."""
+    async def build() -> float:
+        finished = await Ticket.filter(hall_code=hall, category=category, status="done",
+                                       started_at__isnull=False, finished_at__isnull=False) \
+            .order_by("-finished_at").limit(rt.settings.queueing.recent_service_sample) \
+            .values_list("started_at", "finished_at")
+        durations = [(end - start).total_seconds() / 60 for start, end in finished if end >= start]
+        if durations:
+            return sum(durations) / len(durations)
+        return float((await catalog.get_queue_category(rt, hall=hall, prefix=category)).mean_service_minutes)
+    return await rt.service_times.get((hall, category), build, join=not in_transaction_now())
 
 
 async def _view(rt: Runtime, ticket: Ticket, uow: UnitOfWork | None = None) -> TicketOut:
     people_ahead = wait = None
     if ticket.status == "waiting":
         people_ahead = await Ticket.filter(_ahead_of(ticket)).using_db(uow.tx if uow else None).count()
-        windows = await catalog.list_windows(rt, hall_code=ticket.hall_code)
-        open_for_it = sum(w.status == "open" and ticket.category in w.categories for w in windows)
-        mean = await _mean_service_minutes(rt, uow, ticket.hall_code, ticket.category)
+        open_for_it = await catalog.count_open_windows(rt, hall_code=ticket.hall_code, category=ticket.category,
+                                                       tx=uow)
+        mean = await _mean_service_minutes(rt, ticket.hall_code, ticket.category)
         wait = math.ceil(people_ahead * mean / max(open_for_it, 1))
     at_window = ticket.status in ("called", "serving")
     return TicketOut(
@@ -230,7 +240,7 @@ async def cancel_my_ticket(rt: Runtime, *, citizen_id: int, ticket_id: int,
             raise _stale(ticket)
         await uow.record("ticket.cancelled", f"ticket:{ticket.id}", hall=ticket.hall_code, number=ticket.number)
         _publish_ticket(uow, ticket)
-        await _publish_waiting(rt, uow, ticket.hall_code)
+        _publish_waiting(rt, uow, ticket.hall_code)
         return await _view(rt, ticket, uow)
 
 
@@ -267,8 +277,12 @@ async def _waiting_counts(rt: Runtime, hall: str, uow: UnitOfWork | None = None)
             for c in await catalog.list_queue_categories(rt, hall=hall)}
 
 
-async def _publish_waiting(rt: Runtime, uow: UnitOfWork, hall: str) -> None:
-    uow.publish(f"hall:{hall}", {"event": "queue.changed", "waiting": await _waiting_counts(rt, hall, uow)})
+def _publish_waiting(rt: Runtime, uow: UnitOfWork, hall: str) -> None:
+    """The hall's waiting counts for its boards, read once the change has committed: not while the change
+    holds its queue's number counter, which every ticket of that queue waits for."""
+    async def queue_changed() -> dict:
+        return {"event": "queue.changed", "waiting": await _waiting_counts(rt, hall)}
+    uow.publish(f"hall:{hall}", queue_changed)
 
 
 @cache
@@ -345,7 +359,7 @@ async def call_next_ticket(rt: Runtime, *, principal: Principal, hall_code: str,
         await _mark_turn_near(rt, uow, hall_code, ticket.category)
         _publish_call(rt, uow, ticket, recall=False)
         _publish_ticket(uow, ticket)
-        await _publish_waiting(rt, uow, hall_code)
+        _publish_waiting(rt, uow, hall_code)
         return await _view(rt, ticket, uow)
 
 
@@ -372,7 +386,10 @@ async def _act(rt: Runtime, *, principal: Principal, hall_code: str, number: str
         _publish_ticket(uow, ticket)
         if event == "ticket.recalled":
             _publish_call(rt, uow, ticket, recall=True)
-        return await _view(rt, ticket, uow)
+        view = await _view(rt, ticket, uow)
+    if event == "ticket.finished":   # this process's estimates count the new service time at once
+        rt.service_times.forget((hall_code, ticket.category))
+    return view
 
 
 async def recall_ticket(rt: Runtime, *, principal: Principal, hall_code: str, number: str, ticket_id: int,
@@ -433,7 +450,7 @@ async def transfer_ticket(rt: Runtime, *, principal: Principal, hall_code: str, 
         _publish_ticket(uow, ticket)
         uow.publish(f"window:{hall_code}/{number}",
                     {"event": "window.ticket", "ticket": ticket.id, "status": "transferred"})
-        await _publish_waiting(rt, uow, hall_code)
+        _publish_waiting(rt, uow, hall_code)
         return await _view(rt, ticket, uow)
 
 
@@ -469,7 +486,7 @@ async def requeue_ticket(rt: Runtime, *, principal: Principal, ticket_id: int,
         await uow.record("ticket.requeued", f"ticket:{ticket.id}", hall=ticket.hall_code, number=ticket.number,
                          by=principal.subject)
         _publish_ticket(uow, ticket)
-        await _publish_waiting(rt, uow, ticket.hall_code)
+        _publish_waiting(rt, uow, ticket.hall_code)
         return await _view(rt, ticket, uow)
 
 
@@ -496,7 +513,7 @@ async def set_ticket_priority(rt: Runtime, *, principal: Principal, ticket_id: i
         await uow.record("ticket.priority_changed", f"ticket:{ticket.id}", hall=ticket.hall_code,
                          number=ticket.number, priority=priority, previous=previous, by=principal.subject)
         _publish_ticket(uow, ticket)
-        await _publish_waiting(rt, uow, ticket.hall_code)
+        _publish_waiting(rt, uow, ticket.hall_code)
         return await _view(rt, ticket, uow)
 
 
