@@ -18,6 +18,7 @@ from backend.catalog.routes import bp as catalog_bp
 from backend.consult.routes import bp as consult_bp
 from backend.consult.sockets import bp as consult_sockets_bp
 from backend.kit.cache import AnswerCache
+from backend.kit.coalesce import Coalescer
 from backend.kit.cors import CorsPolicy
 from backend.kit.db import close_db, init_db
 from backend.kit.errors import AppError
@@ -72,6 +73,7 @@ def build_runtime(settings: Settings, messages: MessageCatalogue | None = None) 
         catalogue_cache=AnswerCache(settings.catalog.cache_seconds),
         catalogue_revision_cache=AnswerCache(settings.catalog.revision_check_seconds, max_entries=1),
         service_times=AnswerCache(settings.queueing.service_time_cache_seconds),
+        hints=Coalescer(),
         log=log,
         revocations=RedisSessionRevocations(redis, settings.redis_prefix, keep, session_revoked) if redis
         else MemorySessionRevocations(keep),
@@ -91,6 +93,7 @@ def build_runtime(settings: Settings, messages: MessageCatalogue | None = None) 
 
 
 async def close_runtime(rt: Runtime) -> None:
+    await rt.hints.close()
     await rt.broker.close()
     await rt.wechat.close()
     await rt.official_account.close()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from backend.kit.cache import AnswerCache
+from backend.kit.coalesce import Coalescer
 from backend.kit.gate import WorkGate
 from backend.kit.gateways import SmsSender, WechatGateway
 from backend.kit.i18n import MessageCatalogue
@@ -39,6 +40,7 @@ class Runtime:
     catalogue_cache: AnswerCache
     catalogue_revision_cache: AnswerCache   # the revision itself, read at most once a second or so
     service_times: AnswerCache         # a queue's recent mean service time, for ticket estimates
+    hints: Coalescer                   # hints whose latest run is all that counts (a hall's waiting counts)
     log: logging.Logger
     revocations: SessionRevocations
     password_checks: WorkGate          # argon2 verifications in flight

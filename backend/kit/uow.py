@@ -39,7 +39,8 @@ Message = dict[str, Any]
 class UnitOfWork:
     def __init__(self, tx: BaseDBAsyncClient):
         self.tx = tx
-        self._messages: list[tuple[str, Message | Callable[[], Awaitable[Message]]]] = []
+        self._messages: list[tuple[str, Message]] = []
+        self._after_commit: list[Callable[[], Awaitable[None]]] = []
 
     async def record(self, kind: str, aggregate: str, **payload: Any) -> OutboxEvent:
         """Write domain event `kind` about `aggregate` ("citizen:42") to the outbox in this transaction.
@@ -55,11 +56,15 @@ class UnitOfWork:
                                        subject_kind=subject_kind, subject_id=subject_id,
                                        request_id=request_id, detail=detail, using_db=self.tx)
 
-    def publish(self, channel: str, message: Message | Callable[[], Awaitable[Message]]) -> None:
-        """Queue a realtime hint for `channel`; it is sent after the outermost commit, never before.
-        `message` may be a coroutine function that reads it then: a count of the hall's queues read
-        after the commit is as fresh, and is not read while the change's row locks are held."""
+    def publish(self, channel: str, message: Message) -> None:
+        """Queue a realtime hint for `channel`; it is sent after the outermost commit, never before."""
         self._messages.append((channel, message))
+
+    def after_commit(self, hint: Callable[[], Awaitable[None]]) -> None:
+        """Run `hint` once the outermost commit is done and the messages are sent (never after a
+        rollback): a hint that reads what it sends, such as a hall's waiting counts, reads them then,
+        not while the change still holds its row locks. It must not raise (Coalescer.run does not)."""
+        self._after_commit.append(hint)
 
 
 @asynccontextmanager
@@ -74,8 +79,9 @@ async def unit_of_work(rt: "Runtime", tx: UnitOfWork | None = None) -> AsyncIter
     # that is already saved into an error answer.
     for channel, message in uow._messages:
         try:
-            await rt.broker.publish(channel, await message() if callable(message) else message)
-        except Exception:  # any broker (or late read) failure; the change stands, the log says what was not sent
+            await rt.broker.publish(channel, message)
+        except Exception:  # any broker failure; the change stands, the log says what was not sent
             log.warning("realtime message not sent", exc_info=True,
-                        extra={"ehall": {"channel": channel,
-                                         "event": None if callable(message) else message.get("event")}})
+                        extra={"ehall": {"channel": channel, "event": message.get("event")}})
+    for hint in uow._after_commit:
+        await hint()

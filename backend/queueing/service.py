@@ -278,11 +278,13 @@ async def _waiting_counts(rt: Runtime, hall: str, uow: UnitOfWork | None = None)
 
 
 def _publish_waiting(rt: Runtime, uow: UnitOfWork, hall: str) -> None:
-    """The hall's waiting counts for its boards, read once the change has committed: not while the change
-    holds its queue's number counter, which every ticket of that queue waits for."""
-    async def queue_changed() -> dict:
-        return {"event": "queue.changed", "waiting": await _waiting_counts(rt, hall)}
-    uow.publish(f"hall:{hall}", queue_changed)
+    """The hall's waiting counts for its boards, read once the change has committed (not while it holds
+    its queue's number counter, which every ticket of that queue waits for), and coalesced per hall in
+    this process: in a rush of tickets one count serves the changes made while it ran."""
+    async def publish_counts() -> None:
+        waiting = await _waiting_counts(rt, hall)
+        await rt.broker.publish(f"hall:{hall}", {"event": "queue.changed", "waiting": waiting})
+    uow.after_commit(lambda: rt.hints.run(("waiting", hall), publish_counts))
 
 
 @cache

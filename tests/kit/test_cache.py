@@ -50,3 +50,33 @@ async def test_the_oldest_entries_go_first_past_the_limit():
         await cache.get((key,), build)
     await cache.get(("a",), build)
     assert build.calls == 4
+
+
+async def test_a_caller_that_does_not_join_builds_while_another_builds_and_keeps_its_answer():
+    # a caller inside a transaction must not wait on another request's build (on SQLite that build may be
+    # waiting for the caller's own transaction): here the first build never ends until told to
+    cache, release = AnswerCache(ttl_seconds=60), asyncio.Event()
+
+    async def stuck():
+        await release.wait()
+        return "first"
+
+    async def own():
+        return "own"
+
+    first = asyncio.create_task(cache.get(("item",), stuck))
+    await asyncio.sleep(0)
+    assert await asyncio.wait_for(cache.get(("item",), own, join=False), timeout=1) == "own"
+    release.set()
+    assert await first == "first"
+    assert await cache.get(("item",), own, join=False) == "first"    # the latest kept answer
+
+
+async def test_forget_drops_one_key():
+    cache, build = AnswerCache(ttl_seconds=60), Builder()
+    await cache.get(("a",), build)
+    await cache.get(("b",), build)
+    cache.forget(("a",))
+    await cache.get(("a",), build)
+    await cache.get(("b",), build)
+    assert build.calls == 3
