@@ -72,7 +72,7 @@ def build_runtime(settings: Settings, messages: MessageCatalogue | None = None) 
         wechat=WechatGateway(settings, redis),
         catalogue_cache=AnswerCache(settings.catalog.cache_seconds),
         catalogue_revision_cache=AnswerCache(settings.catalog.revision_check_seconds, max_entries=1),
-        service_times=AnswerCache(settings.queueing.service_time_cache_seconds),
+        estimates=AnswerCache(settings.queueing.estimate_cache_seconds),
         hints=Coalescer(),
         log=log,
         revocations=RedisSessionRevocations(redis, settings.redis_prefix, keep, session_revoked) if redis

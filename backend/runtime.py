@@ -39,7 +39,7 @@ class Runtime:
     wechat: WechatGateway
     catalogue_cache: AnswerCache
     catalogue_revision_cache: AnswerCache   # the revision itself, read at most once a second or so
-    service_times: AnswerCache         # a queue's recent mean service time, for ticket estimates
+    estimates: AnswerCache             # what a waiting ticket's estimate is made of (kept seconds)
     hints: Coalescer                   # hints whose latest run is all that counts (a hall's waiting counts)
     log: logging.Logger
     revocations: SessionRevocations

@@ -180,7 +180,7 @@ class QueueSettings(BaseModel):
     # category (the catalogue's mean_service_minutes until there are any)
     recent_service_sample: int = Field(20, ge=1, le=1000)
     # ... kept this long per process (a finish in the same process drops it at once); 0: read every time
-    service_time_cache_seconds: float = Field(10, ge=0, le=300)
+    estimate_cache_seconds: float = Field(10, ge=0, le=300)
     # a socket without an Authorization header must send {"type": "auth", "token": ...} within this time
     socket_auth_seconds: float = Field(5, gt=0, le=60)
     # calls shown on a hall's display board when it connects

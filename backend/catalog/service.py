@@ -116,10 +116,13 @@ async def list_windows(rt: Runtime, *, hall_code: str) -> list[WindowOut]:
     return [WindowOut.from_model(w) for w in await Window.filter(hall_id=hall_code).order_by("number")]
 
 
-async def count_open_windows(rt: Runtime, *, hall_code: str, category: str, tx: UnitOfWork | None = None) -> int:
-    """How many of a hall's windows are open now and call from queue `category` (a ticket's estimate)."""
-    served = await Window.filter(hall_id=hall_code, status="open").using_db(_connection(tx)) \
-        .values_list("categories", flat=True)
+async def count_open_windows(rt: Runtime, *, hall_code: str, category: str) -> int:
+    """How many of a hall's windows are open now and call from queue `category`: part of every waiting
+    ticket's estimate, so kept a few seconds per process (settings.queueing.estimate_cache_seconds);
+    a window opened or closed in this process drops it at once, in another one it shows within that time."""
+    async def build() -> list[list[str]]:
+        return await Window.filter(hall_id=hall_code, status="open").values_list("categories", flat=True)
+    served = await rt.estimates.get(("open-windows", hall_code), build, join=not in_transaction_now())
     return sum(category in categories for categories in served)
 
 
@@ -383,4 +386,5 @@ async def set_window_status(rt: Runtime, *, principal: Principal, hall_code: str
                              number=number, status=status, previous=previous, by=principal.subject)
             uow.publish(f"hall:{hall_code}", {"event": "window.status_changed", "window": number,
                                               "status": status})
+    rt.estimates.forget(("open-windows", hall_code))
     return WindowOut.from_model(window)

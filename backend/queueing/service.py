@@ -180,7 +180,7 @@ def _ahead_of(ticket: Ticket) -> Q:
 
 async def _mean_service_minutes(rt: Runtime, hall: str, category: str) -> float:
     """The mean service time of the queue's recently finished tickets, else the catalogue's figure. Kept
-    a few seconds per process (settings.queueing.service_time_cache_seconds): it moves by one ticket in
+    a few seconds per process (settings.queueing.estimate_cache_seconds): it moves by one ticket in
     twenty, and every waiting holder's view asks for it; a finish in this process drops it at once."""
     async def build() -> float:
         finished = await Ticket.filter(hall_code=hall, category=category, status="done",
@@ -191,15 +191,14 @@ async def _mean_service_minutes(rt: Runtime, hall: str, category: str) -> float:
         if durations:
             return sum(durations) / len(durations)
         return float((await catalog.get_queue_category(rt, hall=hall, prefix=category)).mean_service_minutes)
-    return await rt.service_times.get((hall, category), build, join=not in_transaction_now())
+    return await rt.estimates.get(("service-minutes", hall, category), build, join=not in_transaction_now())
 
 
 async def _view(rt: Runtime, ticket: Ticket, uow: UnitOfWork | None = None) -> TicketOut:
     people_ahead = wait = None
     if ticket.status == "waiting":
         people_ahead = await Ticket.filter(_ahead_of(ticket)).using_db(uow.tx if uow else None).count()
-        open_for_it = await catalog.count_open_windows(rt, hall_code=ticket.hall_code, category=ticket.category,
-                                                       tx=uow)
+        open_for_it = await catalog.count_open_windows(rt, hall_code=ticket.hall_code, category=ticket.category)
         mean = await _mean_service_minutes(rt, ticket.hall_code, ticket.category)
         wait = math.ceil(people_ahead * mean / max(open_for_it, 1))
     at_window = ticket.status in ("called", "serving")
@@ -390,7 +389,7 @@ async def _act(rt: Runtime, *, principal: Principal, hall_code: str, number: str
             _publish_call(rt, uow, ticket, recall=True)
         view = await _view(rt, ticket, uow)
     if event == "ticket.finished":   # this process's estimates count the new service time at once
-        rt.service_times.forget((hall_code, ticket.category))
+        rt.estimates.forget(("service-minutes", hall_code, ticket.category))
     return view
 
 
