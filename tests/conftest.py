@@ -78,6 +78,9 @@ async def base_settings(tmp_path_factory) -> AsyncIterator[dict]:
         "staff": {"login_attempts_per_ip_per_15_minutes": 1_000_000},
         # tests add catalogue rows and bump the revision (tests/rows.py): every request sees them at once
         "catalog": {"revision_check_seconds": 0},
+        # tests open windows and finish tickets by writing rows: estimates read them at once
+        # (tests/queueing/test_tickets.py::TestEstimateCache runs with the cache on)
+        "queueing": {"estimate_cache_seconds": 0},
     }
     if BACKEND == "postgres":
         database = f"ehall_test_{RUN_ID}"

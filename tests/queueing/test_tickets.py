@@ -263,3 +263,32 @@ class TestEstimatedWait:
                                     json={"hall": queue_hall.code, "category": "A"})).json()
         # 2 ahead x 7 minutes: the last finished ticket only, not the mean 4.5 of both
         assert mine["people_ahead"] == 2 and mine["estimated_wait_minutes"] == 14
+
+
+class TestEstimateCache:
+    """The estimate's inputs kept per process (settings.queueing.estimate_cache_seconds, off in the other
+    tests): what this process changes shows at once."""
+
+    async def test_a_window_opened_and_a_ticket_finished_in_this_process_change_the_estimate_at_once(
+            self, app_with, capsys, queue_hall):
+        running = await app_with(queueing={"estimate_cache_seconds": 300})
+        async with running.client() as http:
+            kiosk = bearer(await staff_tokens(http, Grant("kiosk", hall=queue_hall.code)))
+            clerk = bearer(await staff_tokens(http, Grant("window_clerk", hall=queue_hall.code)))
+            window = await queue_hall.window("A")
+            await kiosk_ticket(http, kiosk, queue_hall.code, "A")
+            await kiosk_ticket(http, kiosk, queue_hall.code, "A")
+            citizen = bearer(await login_citizen(http, capsys))
+            mine = (await http.post("/api/v1/tickets", headers=citizen,
+                                    json={"hall": queue_hall.code, "category": "A"})).json()
+            # 2 ahead x 10 minutes (the catalogue's figure) / 1 open window; both inputs now kept
+            assert mine["people_ahead"] == 2 and mine["estimated_wait_minutes"] == 20
+            second = await queue_hall.window("A", status="closed")
+            opened = await http.patch(f"/api/v1/staff/halls/{queue_hall.code}/windows/{second.number}",
+                                      headers=clerk, json={"status": "open"})
+            assert opened.status_code == 200, opened.text
+            shown = (await http.get(f"/api/v1/tickets/{mine['id']}", headers=citizen)).json()
+            assert shown["estimated_wait_minutes"] == 10         # 20 / 2 windows
+            await _serve(http, queue_hall, window, clerk, 4)     # the first ahead, served in 4 minutes
+            shown = (await http.get(f"/api/v1/tickets/{mine['id']}", headers=citizen)).json()
+            assert shown["people_ahead"] == 1 and shown["estimated_wait_minutes"] == 2   # 1 x 4 / 2
