@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError, RedisError
 
-__all__ = ["Broker", "MemoryBroker", "RedisBroker"]
+__all__ = ["Broker", "Delivery", "MemoryBroker", "RedisBroker"]
 
 log = logging.getLogger("ehall.realtime")
 
@@ -29,6 +29,18 @@ class Broker(Protocol):
     def subscribe(self, *channels: str) -> AbstractAsyncContextManager[AsyncIterator[dict[str, Any]]]: ...
 
     async def close(self) -> None: ...
+
+
+class Delivery(dict):
+    """A message as the followers of its channel receive it: the published message and its "channel".
+    One object for all the followers in a process, so what they derive from it alone can be made once
+    and kept in `memo` (kit.sockets keeps there the frames a hall's 2,000 display boards are sent)."""
+
+    __slots__ = ("memo",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.memo: dict[Any, Any] = {}
 
 
 def _offer(queue: asyncio.Queue, message: dict[str, Any]) -> None:
@@ -64,8 +76,10 @@ class _LocalSubscribers:
         return emptied
 
     def deliver(self, channel: str, message: dict[str, Any]) -> None:
+        """Every follower gets the SAME Delivery, made once here: followers read it and never change it."""
+        delivered = Delivery({"channel": channel, **message})
         for queue in list(self._queues.get(channel, ())):
-            _offer(queue, {"channel": channel, **message})
+            _offer(queue, delivered)
 
     def all_queues(self) -> set[asyncio.Queue]:
         return {queue for queues in self._queues.values() for queue in queues}

@@ -46,10 +46,18 @@ class Feed:
     channels: tuple[str, ...]
     snapshot: Callable[[], Awaitable[BaseModel]]          # the whole state, read from the database
     # what one broker message becomes for this client (nothing: return [])
-    update: Callable[[Message], Awaitable[list[Message]]]
+    update: Callable[[Message], Awaitable[list[Message]]] | None = None
     # what the client may send besides {"type": "refresh"} (typing, read up to); None: it is ignored.
     # A message it cannot take raises AppError, which is told to the client without closing the socket
     receive: Callable[[Message], Awaitable[None]] | None = None
+    # instead of `update`, for a feed that sends every client the same (a hall's display boards): what
+    # one broker message becomes, from the message alone. Its frames are then made once per message and
+    # process, for every socket whose feed has this same function (a module-level one), not once a socket
+    broadcast: Callable[[Message], list[Message]] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.update is None) == (self.broadcast is None):
+            raise TypeError("a Feed has either update or broadcast")
 
 
 def _dump(kind: str, body: BaseModel | Message) -> str:
@@ -118,10 +126,31 @@ async def _from_client(request: Request, ws, resend: Callable[[], Awaitable[None
                                          ensure_ascii=False))
 
 
+def _frames(outs: list[Message]) -> list[str]:
+    return [_dump(str(out.get("event", "update")), out) for out in outs]
+
+
+def _broadcast_frames(broadcast: Callable[[Message], list[Message]], message: Message) -> list[str]:
+    """The frames of a broadcast feed's message, made by the first of the process's sockets to take it
+    and kept on the delivered message for the others (serialising per socket was most of the server's
+    CPU of a call on 2,000 display boards, bench/rush.py)."""
+    memo = getattr(message, "memo", None)     # a Delivery (kit.realtime), or a broker that sends plain dicts
+    if memo is None:
+        return _frames(broadcast(message))
+    frames = memo.get(broadcast)
+    if frames is None:
+        frames = memo[broadcast] = _frames(broadcast(message))
+    return frames
+
+
 async def _to_client(ws, messages: AsyncIterator[Message], feed: Feed) -> None:
     async for message in messages:
-        for out in await feed.update(message):
-            await ws.send(_dump(str(out.get("event", "update")), out))
+        if feed.broadcast is not None:
+            frames = _broadcast_frames(feed.broadcast, message)
+        else:
+            frames = _frames(await feed.update(message))
+        for frame in frames:
+            await ws.send(frame)
 
 
 async def serve_feed(request: Request, ws, feed: Feed) -> None:
