@@ -25,6 +25,8 @@ from pydantic import BaseModel
 from redis.exceptions import RedisError
 from sanic import Request
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
 
 from backend.kit.auth import Principal, bearer_token, principal_from_token
 from backend.kit.errors import AppError
@@ -130,39 +132,88 @@ def _frames(outs: list[Message]) -> list[str]:
     return [_dump(str(out.get("event", "update")), out) for out in outs]
 
 
-def _broadcast_frames(broadcast: Callable[[Message], list[Message]], message: Message) -> list[str]:
-    """The frames of a broadcast feed's message, made by the first of the process's sockets to take it
-    and kept on the delivered message for the others (serialising per socket was most of the server's
-    CPU of a call on 2,000 display boards, bench/rush.py)."""
+@dataclass(frozen=True)
+class _Rendered:
+    texts: list[str]
+    wire: bytes     # the same texts as websocket frames from a server: unmasked, no extension
+
+
+def _render(broadcast: Callable[[Message], list[Message]], message: Message) -> _Rendered:
+    texts = _frames(broadcast(message))
+    return _Rendered(texts, b"".join(Frame(Opcode.TEXT, text.encode()).serialize(mask=False) for text in texts))
+
+
+def _broadcast_frames(broadcast: Callable[[Message], list[Message]], message: Message) -> _Rendered:
+    """A broadcast feed's message as sent, made by the first of the process's sockets to take it and
+    kept on the delivered message for the others (serialising per socket was about a tenth of the
+    server's CPU of a call on 2,000 display boards, bench/rush.py)."""
     memo = getattr(message, "memo", None)     # a Delivery (kit.realtime), or a broker that sends plain dicts
     if memo is None:
-        return _frames(broadcast(message))
-    frames = memo.get(broadcast)
-    if frames is None:
-        frames = memo[broadcast] = _frames(broadcast(message))
-    return frames
+        return _render(broadcast, message)
+    rendered = memo.get(broadcast)
+    if rendered is None:
+        rendered = memo[broadcast] = _render(broadcast, message)
+    return rendered
+
+
+# past this many bytes waiting in a socket's transport (a slow client), its messages wait in its queue
+# for its task, which waits for the transport to drain, as ws.send does
+_WRITE_AT_ONCE_LIMIT = 64 * 1024
+
+
+class _WriteAtOnce:
+    """The broker's taker (kit.realtime) for a socket of a broadcast feed: writes a message's frames to
+    the transport in the broker's task, without waking the socket's task, whenever nothing else is being
+    sent to the socket. Otherwise (the first snapshot not sent yet, a send under way: a refresh, an error,
+    a queued update; a full buffer; closing) the message goes to the socket's queue as before, so every
+    message still follows the snapshot and keeps its order.
+
+    It writes what ws.send would, on Sanic's connection (its ws_proto, io_proto and conn_mutex): a
+    server's text frame is the same bytes for every socket without extensions, which Sanic does not
+    negotiate (checked, or the queue is used)."""
+
+    def __init__(self, ws, broadcast: Callable[[Message], list[Message]]):
+        self.ws = ws
+        self.broadcast = broadcast
+        self.live = False       # set once the first snapshot is sent
+
+    def __call__(self, message: Message) -> bool:
+        ws = self.ws
+        if not self.live or ws.conn_mutex.locked() or ws.ws_proto.state is not State.OPEN \
+                or ws.ws_proto.extensions:
+            return False
+        transport = ws.io_proto.transport if ws.io_proto is not None else None
+        if transport is None or transport.is_closing() or transport.get_write_buffer_size() > _WRITE_AT_ONCE_LIMIT:
+            return False
+        rendered = _broadcast_frames(self.broadcast, message)
+        if rendered.wire:
+            transport.write(rendered.wire)
+        return True
 
 
 async def _to_client(ws, messages: AsyncIterator[Message], feed: Feed) -> None:
     async for message in messages:
         if feed.broadcast is not None:
-            frames = _broadcast_frames(feed.broadcast, message)
+            texts = _broadcast_frames(feed.broadcast, message).texts
         else:
-            frames = _frames(await feed.update(message))
-        for frame in frames:
-            await ws.send(frame)
+            texts = _frames(await feed.update(message))
+        for text in texts:
+            await ws.send(text)
 
 
 async def serve_feed(request: Request, ws, feed: Feed) -> None:
     """Run `feed` on `ws` until the client leaves (or the broker fails: the client reconnects and gets
     a fresh snapshot)."""
     broker = request.app.ctx.rt.broker
+    write_at_once = _WriteAtOnce(ws, feed.broadcast) if feed.broadcast is not None else None
     try:
-        async with broker.subscribe(*feed.channels) as messages:
+        async with broker.subscribe(*feed.channels, take=write_at_once) as messages:
             async def send_snapshot() -> None:
                 await ws.send(_dump("snapshot", await feed.snapshot()))
 
             await send_snapshot()
+            if write_at_once is not None:
+                write_at_once.live = True
             tasks = {asyncio.create_task(_from_client(request, ws, send_snapshot, feed)),
                      asyncio.create_task(_to_client(ws, messages, feed))}
             try:
