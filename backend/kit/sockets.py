@@ -9,6 +9,9 @@ session).
 A feed subscribes to its channels *before* it reads its snapshot, so nothing committed between the
 two is lost; each broker message becomes zero or more messages to the client. A client that sends
 `{"type": "refresh"}` (or reconnects) gets a fresh snapshot: realtime is a hint, the DB is the truth.
+A feed that sends every client the same (a hall's display boards, 2,000 of them in issue 7) declares
+`broadcast` instead of `update`: a process serialises each message once, and writes the frames to each
+of its sockets as the broker delivers the message (_WriteAtOnce) unless something is being sent to it.
 Failures are told to the client as `{"type": "error", "code", "detail"}` and the socket is closed with
 a 44xx code (4401 unauthenticated, 4403 out of scope, 4404 not found) or 1011 (try again later).
 """
