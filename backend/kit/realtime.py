@@ -24,10 +24,10 @@ _QUEUE_LIMIT = 256
 
 
 # A follower that can take a message at once, in the task that delivers it (a display board's socket
-# writes it without waking its own task: a wake-up per socket was a fifth of a call's CPU on 2,000
-# boards). Offered each message that finds the follower's queue empty, so nothing overtakes what waits
-# there; True: taken, not queued. It must neither block nor raise: it runs in the broker's reader
-# (MemoryBroker: in the publisher).
+# writes it without waking its own task: the queue, the wake-up and the awaited send per socket were
+# half of a call's CPU on 2,000 boards, bench/rush.py). Offered each message that finds the follower's
+# queue empty, so nothing overtakes what waits there; True: taken, not queued. It must neither block nor
+# raise: it runs in the broker's reader (MemoryBroker: in the publisher).
 Taker = Callable[[dict[str, Any]], bool]
 
 
