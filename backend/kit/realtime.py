@@ -8,14 +8,14 @@ import asyncio
 import json
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError, RedisError
 
-__all__ = ["Broker", "MemoryBroker", "RedisBroker"]
+__all__ = ["Broker", "Delivery", "MemoryBroker", "RedisBroker", "Taker"]
 
 log = logging.getLogger("ehall.realtime")
 
@@ -23,12 +23,33 @@ log = logging.getLogger("ehall.realtime")
 _QUEUE_LIMIT = 256
 
 
+# A follower that can take a message at once, in the task that delivers it (a display board's socket
+# writes it without waking its own task: the queue, the wake-up and the awaited send per socket were
+# half of a call's CPU on 2,000 boards, bench/rush.py). Offered each message that finds the follower's
+# queue empty, so nothing overtakes what waits there; True: taken, not queued. It must neither block nor
+# raise: it runs in the broker's reader (MemoryBroker: in the publisher).
+Taker = Callable[[dict[str, Any]], bool]
+
+
 class Broker(Protocol):
     async def publish(self, channel: str, message: dict[str, Any]) -> None: ...
 
-    def subscribe(self, *channels: str) -> AbstractAsyncContextManager[AsyncIterator[dict[str, Any]]]: ...
+    def subscribe(self, *channels: str, take: Taker | None = None
+                  ) -> AbstractAsyncContextManager[AsyncIterator[dict[str, Any]]]: ...
 
     async def close(self) -> None: ...
+
+
+class Delivery(dict):
+    """A message as the followers of its channel receive it: the published message and its "channel".
+    One object for all the followers in a process, so what they derive from it alone can be made once
+    and kept in `memo` (kit.sockets keeps there the frames a hall's 2,000 display boards are sent)."""
+
+    __slots__ = ("memo",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.memo: dict[Any, Any] = {}
 
 
 def _offer(queue: asyncio.Queue, message: dict[str, Any]) -> None:
@@ -42,9 +63,12 @@ class _LocalSubscribers:
 
     def __init__(self) -> None:
         self._queues: dict[str, set[asyncio.Queue]] = defaultdict(set)
+        self._takers: dict[asyncio.Queue, Taker] = {}
 
-    def add(self, queue: asyncio.Queue, channels: tuple[str, ...]) -> list[str]:
+    def add(self, queue: asyncio.Queue, channels: tuple[str, ...], take: Taker | None = None) -> list[str]:
         """Follow `channels`; answers those nobody in this process followed before."""
+        if take is not None:
+            self._takers[queue] = take
         new = [channel for channel in channels if not self._queues.get(channel)]
         for channel in channels:
             self._queues[channel].add(queue)
@@ -53,6 +77,7 @@ class _LocalSubscribers:
     def remove(self, queue: asyncio.Queue, channels: tuple[str, ...]) -> list[str]:
         """Stop following `channels`; answers those nobody in this process follows any more."""
         emptied = []
+        self._takers.pop(queue, None)
         for channel in channels:
             followers = self._queues.get(channel)
             if followers is None:
@@ -64,14 +89,20 @@ class _LocalSubscribers:
         return emptied
 
     def deliver(self, channel: str, message: dict[str, Any]) -> None:
+        """Every follower gets the SAME Delivery, made once here: followers read it and never change it."""
+        delivered = Delivery({"channel": channel, **message})
         for queue in list(self._queues.get(channel, ())):
-            _offer(queue, {"channel": channel, **message})
+            take = self._takers.get(queue)
+            if take is not None and queue.empty() and take(delivered):
+                continue
+            _offer(queue, delivered)
 
     def all_queues(self) -> set[asyncio.Queue]:
         return {queue for queues in self._queues.values() for queue in queues}
 
     def clear(self) -> None:
         self._queues.clear()
+        self._takers.clear()
 
 
 class MemoryBroker:
@@ -82,10 +113,11 @@ class MemoryBroker:
         self._local.deliver(channel, message)
 
     @asynccontextmanager
-    async def subscribe(self, *channels: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+    async def subscribe(self, *channels: str, take: Taker | None = None
+                        ) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
         queue: asyncio.Queue = asyncio.Queue(maxsize=_QUEUE_LIMIT)
         channels = tuple(dict.fromkeys(channels))
-        self._local.add(queue, channels)
+        self._local.add(queue, channels, take)
         try:
             yield _drain(queue)
         finally:
@@ -128,12 +160,13 @@ class RedisBroker:
         await self._redis.publish(self._prefix + channel, json.dumps(message, ensure_ascii=False))
 
     @asynccontextmanager
-    async def subscribe(self, *channels: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+    async def subscribe(self, *channels: str, take: Taker | None = None
+                        ) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
         queue: asyncio.Queue = asyncio.Queue(maxsize=_QUEUE_LIMIT)
         channels = tuple(dict.fromkeys(channels))
         async with self._changing:
             await self._connect()
-            new = self._local.add(queue, channels)
+            new = self._local.add(queue, channels, take)
             try:
                 if new:
                     await self._subscribe_confirmed(new)

@@ -583,11 +583,12 @@ async def display_feed(rt: Runtime, *, hall: str) -> Feed:
     """The hall display board: a snapshot of recent calls and waiting counts, then each call (with its
     zh/mn/en text), each change of the counts and of the windows, as published."""
     await catalog.get_hall_summary(rt, code=hall)   # 404 for a hall that does not exist
+    return Feed(channels=(f"hall:{hall}",), snapshot=lambda: _display_board(rt, hall), broadcast=_board_update)
 
-    async def update(message: dict) -> list[dict]:
-        return [message] if message.get("event") in _BOARD_EVENTS else []
 
-    return Feed(channels=(f"hall:{hall}",), snapshot=lambda: _display_board(rt, hall), update=update)
+def _board_update(message: dict) -> list[dict]:
+    """Every board of a hall is sent the same: a process serialises each message once for all of them."""
+    return [message] if message.get("event") in _BOARD_EVENTS else []
 
 
 class _Changes:

@@ -65,3 +65,40 @@ async def test_a_process_holds_one_redis_subscription_whatever_the_number_of_fol
     finally:
         await broker.close()
         await redis.aclose()
+
+
+async def test_a_taker_takes_a_message_only_when_nothing_waits_before_it_in_its_queue(brokers):
+    """A follower with a taker (a display board's socket writing at once) is offered each message that
+    finds its queue empty; what it refuses is queued, and what comes after it is queued behind it until
+    the follower has read it: the order it hears things in is the order they were published."""
+    publisher, subscriber = brokers
+    taken: list[int] = []
+    refusing = {1}
+
+    def take(message: dict) -> bool:
+        if message["n"] in refusing:
+            return False
+        taken.append(message["n"])
+        return True
+
+    async with subscriber.subscribe("hall:150921", take=take) as messages:
+        for n in range(4):
+            await publisher.publish("hall:150921", {"n": n})
+        queued = [(await asyncio.wait_for(anext(messages), timeout=5))["n"] for _ in range(3)]
+        await publisher.publish("hall:150921", {"n": 4})      # the queue is empty again
+        for _ in range(50):
+            if 4 in taken:
+                break
+            await asyncio.sleep(0.02)
+    assert taken == [0, 4] and queued == [1, 2, 3]
+
+
+async def test_every_follower_in_a_process_is_handed_the_same_message(brokers):
+    """One object per message and process, whatever the number of followers: what they make of it
+    alone (a board's frames) is made once, on the message's memo."""
+    publisher, subscriber = brokers
+    async with subscriber.subscribe("hall:150921") as first, subscriber.subscribe("hall:150921") as second:
+        await publisher.publish("hall:150921", {"event": "queue.changed"})
+        a = await asyncio.wait_for(anext(first), timeout=5)
+        b = await asyncio.wait_for(anext(second), timeout=5)
+    assert a is b and a.memo == {}

@@ -1,6 +1,8 @@
 """Live feeds with real websocket clients: a snapshot on connect, then the events, through the broker
 the server was built with (in-process on SQLite, Redis on PostgreSQL)."""
+import asyncio
 import json
+from contextlib import AsyncExitStack
 
 from websockets.asyncio.client import connect
 
@@ -41,6 +43,32 @@ class TestDisplayFeed:
             assert [c["number"] for c in snapshot["calls"]] == ["B001"]
             await board.send(json.dumps({"type": "refresh"}))
             assert (await next_message(board))["type"] == "snapshot"
+
+    async def test_every_board_of_a_hall_hears_the_same_frames_in_the_order_they_happened(
+            self, client, server, queue_hall, kiosk, clerk):
+        """40 boards on one hall (the server serialises each message once for all of them and writes it
+        to each at once): each hears, after its snapshot, exactly the same frames, byte for byte, in
+        the order of the changes; one that asks for a refresh gets its snapshot and misses nothing."""
+        url = ws_url(server, f"/ws/halls/{queue_hall.code}/display")
+        async with AsyncExitStack() as stack:
+            boards = [await stack.enter_async_context(connect(url)) for _ in range(40)]
+            for board in boards:
+                assert (await next_message(board))["type"] == "snapshot"
+            await boards[0].send(json.dumps({"type": "refresh"}))
+            await kiosk_ticket(client, kiosk, queue_hall.code, "A")
+            await kiosk_ticket(client, kiosk, queue_hall.code, "B")
+            window = await queue_hall.window("A")
+            called = (await client.post(queue_hall.window_path(window, "call-next"), headers=clerk)).json()
+            await client.post(queue_hall.window_path(window, "recall"), headers=clerk, json={"ticket": called["id"]})
+            heard = [[await asyncio.wait_for(board.recv(), 5) for _ in range(5)] for board in boards[1:]]
+            refreshed = [json.loads(await asyncio.wait_for(boards[0].recv(), 5)) for _ in range(6)]
+        assert all(frames == heard[0] for frames in heard)
+        updates = [json.loads(frame) for frame in heard[0]]
+        assert [(u["type"], u.get("waiting"), u.get("recall")) for u in updates] == [
+            ("queue.changed", {"A": 1, "B": 0}, None), ("queue.changed", {"A": 1, "B": 1}, None),
+            ("ticket.called", None, False), ("queue.changed", {"A": 0, "B": 1}, None), ("ticket.called", None, True)]
+        assert [m for m in refreshed if m["type"] != "snapshot"] == updates
+        assert [m["type"] for m in refreshed].count("snapshot") == 1
 
     async def test_an_unknown_hall_is_closed_with_4404(self, server):
         async with connect(ws_url(server, "/ws/halls/159999999/display")) as board:
