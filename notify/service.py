@@ -377,10 +377,9 @@ async def _send_sms(rt: Runtime, ledger: Ledger, delivery: Delivery, contact: No
         return await _postpone(ledger, delivery, morning)
     notify = rt.settings.notify
     phone_key = f"notify:sms:{rt.cipher.index(phone, purpose=PHONE)}"
-    wait = await rt.limiter.hit(f"{phone_key}:{delivery.template}",
-                                [Window(notify.sms_per_phone_template_per_30_seconds, 30)]) \
-        or await rt.limiter.hit(phone_key, [Window(notify.sms_per_phone_per_hour, 3600),
-                                            Window(notify.sms_per_phone_per_day, 86400)])
+    wait = await rt.limiter.hit_all({
+        f"{phone_key}:{delivery.template}": [Window(notify.sms_per_phone_template_per_30_seconds, 30)],
+        phone_key: [Window(notify.sms_per_phone_per_hour, 3600), Window(notify.sms_per_phone_per_day, 86400)]})
     if wait:
         return await _postpone(ledger, delivery, now + timedelta(seconds=wait))
     templates = rules_of(rt).sms
