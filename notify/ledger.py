@@ -82,32 +82,38 @@ class Outcome:
     next_attempt_at: datetime | None = None
 
 
-_HAND_OVER = """
-UPDATE notify_delivery SET handed_at = $1
- WHERE id = ANY($2::bigint[]) AND status = 'sending' AND claimed_by = $3
-RETURNING id"""
+# One statement for a batch's three kinds of rows: each CTE runs whether or not its arrays are empty,
+# and none touches a row another one does (a delivery is handed over or settled, never both at once).
+_WRITE = """
+WITH handed AS (
+    UPDATE notify_delivery SET handed_at = $1
+     WHERE id = ANY($3::bigint[]) AND status = 'sending' AND claimed_by = $2
+    RETURNING id),
+settled AS (
+    UPDATE notify_delivery AS d
+       SET status = v.status, last_error = v.last_error, sent_at = coalesce(v.sent_at, d.sent_at),
+           provider_message_id = coalesce(v.provider_message_id, d.provider_message_id),
+           next_attempt_at = coalesce(v.next_attempt_at, d.next_attempt_at), lease_until = NULL, handed_at = NULL
+      FROM unnest($4::bigint[], $5::text[], $6::text[], $7::timestamptz[], $8::text[], $9::timestamptz[])
+           AS v (id, status, last_error, sent_at, provider_message_id, next_attempt_at)
+     WHERE d.id = v.id AND d.status = 'sending' AND d.claimed_by = $2
+    RETURNING d.id),
+spent AS (
+    UPDATE notify_subscription_credit AS c SET remaining = c.remaining - 1, updated_at = $1
+      FROM unnest($10::bigint[], $11::text[]) AS v (citizen_id, template_id)
+     WHERE c.citizen_id = v.citizen_id AND c.template_id = v.template_id AND c.remaining > 0
+    RETURNING c.citizen_id, c.template_id)
+SELECT 'hand_over' AS kind, id, NULL AS template_id FROM handed
+UNION ALL SELECT 'settle', id, NULL FROM settled
+UNION ALL SELECT 'spend', citizen_id, template_id FROM spent"""
 
-_SETTLE = """
-UPDATE notify_delivery AS d
-   SET status = v.status, last_error = v.last_error, sent_at = coalesce(v.sent_at, d.sent_at),
-       provider_message_id = coalesce(v.provider_message_id, d.provider_message_id),
-       next_attempt_at = coalesce(v.next_attempt_at, d.next_attempt_at), lease_until = NULL, handed_at = NULL
-  FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::timestamptz[])
-       AS v (id, status, last_error, sent_at, provider_message_id, next_attempt_at)
- WHERE d.id = v.id AND d.status = 'sending' AND d.claimed_by = $7
-RETURNING d.id"""
-
-_SPEND = """
-UPDATE notify_subscription_credit AS c SET remaining = c.remaining - 1, updated_at = $3
-  FROM unnest($1::bigint[], $2::text[]) AS v (citizen_id, template_id)
- WHERE c.citizen_id = v.citizen_id AND c.template_id = v.template_id AND c.remaining > 0
-RETURNING c.citizen_id, c.template_id"""
+_Entry = tuple[str, object]   # ("hand_over", Delivery) | ("settle", (Delivery, Outcome)) | ("spend", (citizen, template))
 
 
 class Ledger:
-    """One claimer's writes during one dispatcher round. Each write is a compare-and-swap on the
-    delivery still being `holder`'s and `sending`: a claimer whose lease ran out and was taken over
-    writes nothing (its call answers False)."""
+    """One claimer's writes during one dispatcher round. Each write to a delivery is a compare-and-swap
+    on its still being `holder`'s and `sending`: a claimer whose lease ran out and was taken over
+    writes nothing (its call answers False). A consent is spent only if one is left (False if not)."""
 
     def __init__(self, rt: Runtime, holder: str):
         self.rt = rt
@@ -116,58 +122,80 @@ class Ledger:
         # whichever send started it)
         self._db = connections.get("default")
         self._postgres = self._db.capabilities.dialect == "postgres"
-        self.hand_over: Callable[[Delivery], Awaitable[bool]] = _Batched(self._hand_over_all)
-        self.settle: Callable[[tuple[Delivery, Outcome]], Awaitable[bool]] = _Batched(self._settle_all)
-        self.spend_credit: Callable[[tuple[int, str]], Awaitable[bool]] = _Batched(self._spend_all)
+        self._writes: _Batched[_Entry, bool] = _Batched(self._write_all)
 
-    # hand-over: the moment the provider is called. A claimer that dies before the outcome is written
-    # leaves the mark, and whoever takes the delivery over asks the provider first.
+    async def hand_over(self, delivery: Delivery) -> bool:
+        """Mark the moment the provider is called. A claimer that dies before the outcome is written
+        leaves the mark, and whoever takes the delivery over asks the provider first."""
+        return await self._writes(("hand_over", delivery))
 
-    async def _hand_over_all(self, deliveries: list[Delivery]) -> list[bool]:
+    async def settle(self, delivery: Delivery, outcome: Outcome) -> bool:
+        """Write what became of the send; the lease and the hand-over mark end with it."""
+        return await self._writes(("settle", (delivery, outcome)))
+
+    async def spend_credit(self, citizen_id: int, template_id: str) -> bool:
+        """One of the citizen's WeChat consents to `template_id`."""
+        return await self._writes(("spend", (citizen_id, template_id)))
+
+    async def _write_all(self, entries: list[_Entry]) -> list[bool]:
+        answers: list[bool] = [False] * len(entries)
+        left = list(range(len(entries)))
+        while left:
+            # two sends of one person's template in one statement would spend one consent for both:
+            # the second goes in the next statement
+            now, later, spending = [], [], set()
+            for n in left:
+                kind, what = entries[n]
+                if kind == "spend" and what in spending:
+                    later.append(n)
+                    continue
+                if kind == "spend":
+                    spending.add(what)
+                now.append(n)
+            written = await (self._write_postgres if self._postgres else self._write_sqlite)(
+                [entries[n] for n in now])
+            for n, answer in zip(now, written, strict=True):
+                answers[n] = answer
+            left = later
+        return answers
+
+    async def _write_postgres(self, entries: list[_Entry]) -> list[bool]:
+        handed = [what.id for kind, what in entries if kind == "hand_over"]  # type: ignore[attr-defined]
+        settled: list[tuple[Delivery, Outcome]] = [what for kind, what in entries if kind == "settle"]  # type: ignore[misc]
+        spent: list[tuple[int, str]] = [what for kind, what in entries if kind == "spend"]  # type: ignore[misc]
+        rows = await self._db.execute_query_dict(_WRITE, [
+            clock.now(), self.holder, handed,
+            [d.id for d, _ in settled], [o.status for _, o in settled], [o.last_error for _, o in settled],
+            [o.sent_at for _, o in settled], [o.provider_message_id for _, o in settled],
+            [o.next_attempt_at for _, o in settled],
+            [c for c, _ in spent], [t for _, t in spent]])
+        done = {(row["kind"], row["id"] if row["kind"] != "spend" else (row["id"], row["template_id"]))
+                for row in rows}
+        return [(kind, _key(kind, what)) in done for kind, what in entries]
+
+    async def _write_sqlite(self, entries: list[_Entry]) -> list[bool]:
         now = clock.now()
-        if self._postgres:
-            rows = await self._db.execute_query_dict(
-                _HAND_OVER, [now, [d.id for d in deliveries], self.holder])
-            marked = {row["id"] for row in rows}
-            return [d.id in marked for d in deliveries]
+        answers = []
         async with unit_of_work(self.rt) as uow:
-            return [bool(await Delivery.filter(id=d.id, status="sending", claimed_by=self.holder)
-                         .using_db(uow.tx).update(handed_at=now)) for d in deliveries]
+            for kind, what in entries:
+                if kind == "spend":
+                    citizen_id, template_id = what  # type: ignore[misc]
+                    changed = await SubscriptionCredit.filter(
+                        citizen_id=citizen_id, template_id=template_id, remaining__gt=0).using_db(uow.tx) \
+                        .update(remaining=F("remaining") - 1, updated_at=now)
+                else:
+                    delivery, changes = (what, {"handed_at": now}) if kind == "hand_over" \
+                        else (what[0], {"lease_until": None, "handed_at": None, **_changes(what[1])})  # type: ignore[index]
+                    changed = await Delivery.filter(id=delivery.id, status="sending", claimed_by=self.holder) \
+                        .using_db(uow.tx).update(**changes)
+                answers.append(bool(changed))
+        return answers
 
-    async def _settle_all(self, settled: list[tuple[Delivery, Outcome]]) -> list[bool]:
-        if self._postgres:
-            rows = await self._db.execute_query_dict(_SETTLE, [
-                [d.id for d, _ in settled], [o.status for _, o in settled], [o.last_error for _, o in settled],
-                [o.sent_at for _, o in settled], [o.provider_message_id for _, o in settled],
-                [o.next_attempt_at for _, o in settled], self.holder])
-            written = {row["id"] for row in rows}
-            return [d.id in written for d, _ in settled]
-        async with unit_of_work(self.rt) as uow:
-            return [bool(await Delivery.filter(id=d.id, status="sending", claimed_by=self.holder)
-                         .using_db(uow.tx).update(lease_until=None, handed_at=None, **_changes(o)))
-                    for d, o in settled]
 
-    async def _spend_all(self, wanted: list[tuple[int, str]]) -> list[bool]:
-        """One consent of (citizen, template) each; False where none is left. Two sends of one person's
-        template in a batch go in successive statements: one statement would spend one consent for both."""
-        now = clock.now()
-        spent: list[bool | None] = [None] * len(wanted)
-        while (left := [n for n, answer in enumerate(spent) if answer is None]):
-            first = list({wanted[n]: n for n in reversed(left)}.values())   # each key's first place
-            for n, answer in zip(first, await self._spend_once([wanted[n] for n in first], now), strict=True):
-                spent[n] = answer
-        return [bool(answer) for answer in spent]
-
-    async def _spend_once(self, keys: list[tuple[int, str]], now: datetime) -> list[bool]:
-        if self._postgres:
-            rows = await self._db.execute_query_dict(
-                _SPEND, [[c for c, _ in keys], [t for _, t in keys], now])
-            taken = {(row["citizen_id"], row["template_id"]) for row in rows}
-            return [key in taken for key in keys]
-        async with unit_of_work(self.rt) as uow:
-            return [bool(await SubscriptionCredit.filter(citizen_id=c, template_id=t, remaining__gt=0)
-                         .using_db(uow.tx).update(remaining=F("remaining") - 1, updated_at=now))
-                    for c, t in keys]
+def _key(kind: str, what: object) -> object:
+    if kind == "spend":
+        return what
+    return (what if kind == "hand_over" else what[0]).id  # type: ignore[index,attr-defined]
 
 
 def _changes(outcome: Outcome) -> dict[str, object]:

@@ -243,7 +243,7 @@ async def _given_up(ledger: Ledger, delivery: Delivery, contact: NotificationCon
                     status: str, error: str) -> str:
     # the SMS is made only once the WeChat delivery's end is written: a claimer that dies in between
     # leaves it `sending`, and whoever takes it over ends it the same way
-    if await ledger.settle((delivery, Outcome(status, last_error=error[:300]))) and delivery.channel == "wechat":
+    if await ledger.settle(delivery, Outcome(status, last_error=error[:300])) and delivery.channel == "wechat":
         await _fall_back_to_sms(ledger.rt, delivery, contact)
     return status
 
@@ -252,8 +252,8 @@ async def _failed(ledger: Ledger, delivery: Delivery, contact: NotificationConta
     """A failure worth trying again later, until the tries run out."""
     if delivery.attempts >= ledger.rt.settings.notify.max_attempts:
         return await _given_up(ledger, delivery, contact, status="dead", error=error)
-    await ledger.settle((delivery, Outcome("failed", last_error=error[:300],
-                                           next_attempt_at=clock.now() + _backoff(ledger.rt, delivery.attempts))))
+    await ledger.settle(delivery, Outcome("failed", last_error=error[:300],
+                                          next_attempt_at=clock.now() + _backoff(ledger.rt, delivery.attempts)))
     return "failed"
 
 
@@ -301,7 +301,7 @@ async def _settle_unknown_outcome(rt: Runtime, ledger: Ledger, delivery: Deliver
     except SmsError as error:
         return await _failed(ledger, delivery, contact, f"{error.provider} {error.code}")
     if sent:
-        await ledger.settle((delivery, Outcome("sent", sent_at=clock.now())))
+        await ledger.settle(delivery, Outcome("sent", sent_at=clock.now()))
         return "sent"
     if sent is None:
         log.warning("notification outcome unknown, sent again", extra={"ehall": {"delivery": delivery.id}})
@@ -323,7 +323,7 @@ async def _send_wechat(rt: Runtime, ledger: Ledger, delivery: Delivery, contact:
         return await _given_up(ledger, delivery, contact, status="dead",
                                error=f"template_data_invalid: {error.key} ({error.rule})")
     credit = SubscriptionCredit.filter(citizen_id=contact.id, template_id=message.template_id)
-    if not await ledger.spend_credit((contact.id, message.template_id)):
+    if not await ledger.spend_credit(contact.id, message.template_id):
         return await _given_up(ledger, delivery, contact, status="skipped", error="no_subscription_credit")
     notify = rt.settings.notify
     if not await ledger.hand_over(delivery):
@@ -343,7 +343,7 @@ async def _send_wechat(rt: Runtime, ledger: Ledger, delivery: Delivery, contact:
         if error.status >= 500 and error.code == "wechat_unavailable":
             return await _failed(ledger, delivery, contact, f"wechat {error.code}")
         return await _given_up(ledger, delivery, contact, status="dead", error=f"wechat {error.code}")
-    await ledger.settle((delivery, Outcome("sent", sent_at=clock.now())))
+    await ledger.settle(delivery, Outcome("sent", sent_at=clock.now()))
     return "sent"
 
 
@@ -393,7 +393,7 @@ async def _send_sms(rt: Runtime, ledger: Ledger, delivery: Delivery, contact: No
         if error.retryable:
             return await _failed(ledger, delivery, contact, f"{error.provider} {error.code}")
         return await _given_up(ledger, delivery, contact, status="dead", error=f"{error.provider} {error.code}")
-    await ledger.settle((delivery, Outcome("sent", sent_at=clock.now(), provider_message_id=message_id)))
+    await ledger.settle(delivery, Outcome("sent", sent_at=clock.now(), provider_message_id=message_id))
     return "sent"
 
 
