@@ -11,7 +11,9 @@ Two steps, each in its own transaction, so that several dispatchers on several m
   short transaction; the sends happen outside any transaction; each outcome is written only if the
   delivery is still this claimer's (a compare-and-swap), so a slow claimer whose lease ran out cannot
   overwrite the one that took over. A claimer that dies leaves `sending` rows whose lease runs out;
-  the next round claims them again.
+  the next round claims them again. Those writes (hand-over mark, outcome, consent spent) go through
+  the round's Ledger (notify/ledger.py): each send still waits for its own row, but the rows of
+  concurrent sends share one statement.
 """
 from __future__ import annotations
 
