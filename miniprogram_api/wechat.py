@@ -39,6 +39,10 @@ T = TypeVar("T")
 
 # 40014 is the older spelling of 40001 ("invalid access_token"); 42001 is an expired one.
 TOKEN_REJECTED = {40001, 40014, 42001}
+# How long a process uses the token it last read without asking the store again: a round trip to
+# Redis per call was a tenth of a notification worker's Redis traffic. A token replaced meanwhile by
+# another process is at worst rejected once here, then dropped and read afresh (_call).
+TOKEN_KEPT_SECONDS = 30.0
 
 _ERRORS: dict[int, tuple[str, int]] = {
     40029: ("wechat_code_invalid", 400),
@@ -216,6 +220,7 @@ class WechatGateway:
             if redis is not None else MemoryTokenStore())
         # Coroutines of this process queue here first, so only one of them polls the Redis lock.
         self._local_lock = asyncio.Lock()
+        self._kept: tuple[str, float] | None = None   # the token last read, and the loop time it is kept until
 
     async def close(self) -> None:
         self._client._http.close()
@@ -267,10 +272,19 @@ class WechatGateway:
 
     async def access_token(self) -> str:
         """A token with more than the refresh margin left, fetching one if needed (once for all processes)."""
+        if self._kept is not None and self._kept[1] > asyncio.get_running_loop().time():
+            return self._kept[0]
         cached = await self._store.get()
         if cached and cached.seconds_left > self._margin:
-            return cached.value
+            return self._keep(cached.value, cached.seconds_left)
         return await self._refresh()
+
+    def _keep(self, token: str, seconds_left: float) -> str:
+        """Remember `token` for a while, never past the point where it is due for refresh."""
+        kept_for = min(TOKEN_KEPT_SECONDS, seconds_left - self._margin)
+        if kept_for > 0:
+            self._kept = (token, asyncio.get_running_loop().time() + kept_for)
+        return token
 
     async def _refresh(self, rejected: str | None = None) -> str:
         async with self._local_lock:
@@ -279,10 +293,10 @@ class WechatGateway:
                     # Double-checked: whoever held the lock before us may have stored a fresh token.
                     cached = await self._store.get()
                     if cached and cached.seconds_left > self._margin and cached.value != rejected:
-                        return cached.value
+                        return self._keep(cached.value, cached.seconds_left)
                     result = _json(await self._run(self._client.fetch_access_token))
                     await self._store.put(result["access_token"], result["expires_in"])
-                    return result["access_token"]
+                    return self._keep(result["access_token"], result["expires_in"])
             except LockError:
                 log.warning("wechat token lock not acquired in time")
                 raise AppError("wechat_unavailable", 503) from None
@@ -294,6 +308,8 @@ class WechatGateway:
         try:
             return await self._run(call, *args, token=token, **kwargs)
         except _TokenRejected:
+            if self._kept is not None and self._kept[0] == token:
+                self._kept = None
             await self._store.discard(token)
         token = await self._refresh(rejected=token)
         try:

@@ -11,7 +11,9 @@ Two steps, each in its own transaction, so that several dispatchers on several m
   short transaction; the sends happen outside any transaction; each outcome is written only if the
   delivery is still this claimer's (a compare-and-swap), so a slow claimer whose lease ran out cannot
   overwrite the one that took over. A claimer that dies leaves `sending` rows whose lease runs out;
-  the next round claims them again.
+  the next round claims them again. Those writes (hand-over mark, outcome, consent spent) go through
+  the round's Ledger (notify/ledger.py): each send still waits for its own row, but the rows of
+  concurrent sends share one statement.
 """
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ from backend.kit.pii import PHONE
 from backend.kit.ratelimit import Window
 from backend.kit.uow import UnitOfWork, unit_of_work
 from backend.runtime import Runtime
+from notify.ledger import Ledger, Outcome
 from notify.models import Delivery, InboxNotification, SubscriptionCredit
 from notify.permissions import require_delivery_admin
 from notify.schemas import (AliyunReports, DeliveryOut, DeliveryPage, DeliveryQuery, InboxPage, InboxQuery,
@@ -220,19 +223,6 @@ async def claim_deliveries(rt: Runtime, *, holder: str, limit: int) -> list[Deli
     return claimed
 
 
-async def _settle(delivery: Delivery, holder: str, **changes: object) -> bool:
-    """Write the outcome if the delivery is still `holder`'s to send."""
-    return bool(await Delivery.filter(id=delivery.id, status="sending", claimed_by=holder)
-                .update(lease_until=None, handed_at=None, **changes))
-
-
-async def _hand_over(delivery: Delivery, holder: str) -> bool:
-    """Mark the moment the provider is called (False: the delivery is no longer this claimer's). If the
-    claimer dies before the outcome is written, the mark tells its successor to ask first."""
-    return bool(await Delivery.filter(id=delivery.id, status="sending", claimed_by=holder)
-                .update(handed_at=clock.now()))
-
-
 def _backoff(rt: Runtime, attempts: int) -> timedelta:
     notify = rt.settings.notify
     seconds = min(notify.retry_cap_seconds, notify.retry_base_seconds * 2 ** max(0, attempts - 1))
@@ -251,50 +241,53 @@ async def _fall_back_to_sms(rt: Runtime, delivery: Delivery, contact: Notificati
         created_at=now)], ignore_conflicts=True)
 
 
-async def _given_up(rt: Runtime, delivery: Delivery, holder: str, contact: NotificationContact | None, *,
+async def _given_up(ledger: Ledger, delivery: Delivery, contact: NotificationContact | None, *,
                     status: str, error: str) -> str:
-    if await _settle(delivery, holder, status=status, last_error=error[:300]) and delivery.channel == "wechat":
-        await _fall_back_to_sms(rt, delivery, contact)
+    # the SMS is made only once the WeChat delivery's end is written: a claimer that dies in between
+    # leaves it `sending`, and whoever takes it over ends it the same way
+    if await ledger.settle(delivery, Outcome(status, last_error=error[:300])) and delivery.channel == "wechat":
+        await _fall_back_to_sms(ledger.rt, delivery, contact)
     return status
 
 
-async def _failed(rt: Runtime, delivery: Delivery, holder: str, contact: NotificationContact | None,
-                  error: str) -> str:
+async def _failed(ledger: Ledger, delivery: Delivery, contact: NotificationContact | None, error: str) -> str:
     """A failure worth trying again later, until the tries run out."""
-    if delivery.attempts >= rt.settings.notify.max_attempts:
-        return await _given_up(rt, delivery, holder, contact, status="dead", error=error)
-    await _settle(delivery, holder, status="failed", last_error=error[:300],
-                  next_attempt_at=clock.now() + _backoff(rt, delivery.attempts))
+    if delivery.attempts >= ledger.rt.settings.notify.max_attempts:
+        return await _given_up(ledger, delivery, contact, status="dead", error=error)
+    await ledger.settle(delivery, Outcome("failed", last_error=error[:300],
+                                          next_attempt_at=clock.now() + _backoff(ledger.rt, delivery.attempts)))
     return "failed"
 
 
-async def _postpone(delivery: Delivery, holder: str, until: datetime) -> str:
-    """Not a try: quiet hours, or a provider limit; it waits and keeps its tries."""
-    await _settle(delivery, holder, status="pending", next_attempt_at=until, attempts=F("attempts") - 1)
+async def _postpone(ledger: Ledger, delivery: Delivery, until: datetime) -> str:
+    """Not a try: quiet hours, or a provider limit; it waits and keeps its tries. Rare (a night's
+    bookings, a phone over its limit): one statement of its own, outside the ledger's batches."""
+    await Delivery.filter(id=delivery.id, status="sending", claimed_by=ledger.holder).update(
+        status="pending", next_attempt_at=until, attempts=F("attempts") - 1, lease_until=None, handed_at=None)
     return "pending"
 
 
-async def send_delivery(rt: Runtime, delivery: Delivery, *, holder: str,
+async def send_delivery(rt: Runtime, delivery: Delivery, *, ledger: Ledger,
                         contact: NotificationContact | None = None) -> str:
-    """Send one claimed delivery and record what happened; answers the status it ended in. `contact`:
-    the recipient's, when the caller has read those of a whole batch at once."""
+    """Send one claimed delivery and record what happened in `ledger` (its claimer's); answers the
+    status it ended in. `contact`: the recipient's, when the caller has read those of a whole batch at once."""
     if contact is None:
         who = (delivery.recipient_kind, delivery.recipient_id)
         contact = (await _contacts(rt, [who])).get(who)  # type: ignore[arg-type]
     if contact is None:
-        return await _given_up(rt, delivery, holder, None, status="dead", error="recipient_gone")
+        return await _given_up(ledger, delivery, None, status="dead", error="recipient_gone")
     if rules_of(rt).template(delivery.template) is None:
-        return await _given_up(rt, delivery, holder, contact, status="dead", error="template_unknown")
+        return await _given_up(ledger, delivery, contact, status="dead", error="template_unknown")
     if delivery.handed_at is not None:   # its last claimer died while the provider had it
-        outcome = await _settle_unknown_outcome(rt, delivery, holder, contact)
+        outcome = await _settle_unknown_outcome(rt, ledger, delivery, contact)
         if outcome is not None:
             return outcome
     if delivery.channel == "wechat":
-        return await _send_wechat(rt, delivery, holder, contact)
-    return await _send_sms(rt, delivery, holder, contact)
+        return await _send_wechat(rt, ledger, delivery, contact)
+    return await _send_sms(rt, ledger, delivery, contact)
 
 
-async def _settle_unknown_outcome(rt: Runtime, delivery: Delivery, holder: str,
+async def _settle_unknown_outcome(rt: Runtime, ledger: Ledger, delivery: Delivery,
                                   contact: NotificationContact) -> str | None:
     """The provider was called and nobody wrote what it answered. Sending again could tell the person
     twice, not sending could tell them nothing: ask the provider where it keeps a record (Alibaba
@@ -302,15 +295,15 @@ async def _settle_unknown_outcome(rt: Runtime, delivery: Delivery, holder: str,
     WeChat keeps no record we can ask: the subscribe message is given up and SMS carries the news
     (the person may get both, never the same channel twice)."""
     if delivery.channel == "wechat":
-        return await _given_up(rt, delivery, holder, contact, status="dead", error="wechat outcome unknown")
+        return await _given_up(ledger, delivery, contact, status="dead", error="wechat outcome unknown")
     if not contact.phone:
         return None
     try:
         sent = await rt.sms.was_sent(contact.phone, _reference(delivery), since=delivery.handed_at)
     except SmsError as error:
-        return await _failed(rt, delivery, holder, contact, f"{error.provider} {error.code}")
+        return await _failed(ledger, delivery, contact, f"{error.provider} {error.code}")
     if sent:
-        await _settle(delivery, holder, status="sent", sent_at=clock.now(), last_error=None)
+        await ledger.settle(delivery, Outcome("sent", sent_at=clock.now()))
         return "sent"
     if sent is None:
         log.warning("notification outcome unknown, sent again", extra={"ehall": {"delivery": delivery.id}})
@@ -322,20 +315,20 @@ def _reference(delivery: Delivery) -> str:
     return f"ehall-d{delivery.id}"
 
 
-async def _send_wechat(rt: Runtime, delivery: Delivery, holder: str, contact: NotificationContact) -> str:
+async def _send_wechat(rt: Runtime, ledger: Ledger, delivery: Delivery, contact: NotificationContact) -> str:
     message = rules_of(rt).template(delivery.template).wechat  # type: ignore[union-attr]
     if message is None or not (contact.wechat and contact.wechat_openid):
-        return await _given_up(rt, delivery, holder, contact, status="skipped", error="wechat_not_available")
+        return await _given_up(ledger, delivery, contact, status="skipped", error="wechat_not_available")
     try:
         data = wechat_values(message, delivery.params)
     except TemplateDataError as error:
-        return await _given_up(rt, delivery, holder, contact, status="dead",
+        return await _given_up(ledger, delivery, contact, status="dead",
                                error=f"template_data_invalid: {error.key} ({error.rule})")
     credit = SubscriptionCredit.filter(citizen_id=contact.id, template_id=message.template_id)
-    if not await credit.filter(remaining__gt=0).update(remaining=F("remaining") - 1, updated_at=clock.now()):
-        return await _given_up(rt, delivery, holder, contact, status="skipped", error="no_subscription_credit")
+    if not await ledger.spend_credit(contact.id, message.template_id):
+        return await _given_up(ledger, delivery, contact, status="skipped", error="no_subscription_credit")
     notify = rt.settings.notify
-    if not await _hand_over(delivery, holder):
+    if not await ledger.hand_over(delivery):
         await credit.update(remaining=F("remaining") + 1, updated_at=clock.now())
         return "lost"
     try:
@@ -346,13 +339,13 @@ async def _send_wechat(rt: Runtime, delivery: Delivery, holder: str, contact: No
     except AppError as error:
         if error.code == "wechat_subscription_refused":   # 43101: refused or unsubscribed; its credits are void
             await credit.update(remaining=0, updated_at=clock.now())
-            return await _given_up(rt, delivery, holder, contact, status="dead", error="wechat 43101 refused")
+            return await _given_up(ledger, delivery, contact, status="dead", error="wechat 43101 refused")
         # not sent: the consent is still the user's to spend
         await credit.update(remaining=F("remaining") + 1, updated_at=clock.now())
         if error.status >= 500 and error.code == "wechat_unavailable":
-            return await _failed(rt, delivery, holder, contact, f"wechat {error.code}")
-        return await _given_up(rt, delivery, holder, contact, status="dead", error=f"wechat {error.code}")
-    await _settle(delivery, holder, status="sent", sent_at=clock.now(), last_error=None)
+            return await _failed(ledger, delivery, contact, f"wechat {error.code}")
+        return await _given_up(ledger, delivery, contact, status="dead", error=f"wechat {error.code}")
+    await ledger.settle(delivery, Outcome("sent", sent_at=clock.now()))
     return "sent"
 
 
@@ -374,37 +367,35 @@ def _quiet_until(rt: Runtime, now: datetime) -> datetime | None:
     return datetime.combine(day, end, tzinfo=clock.business_zone()).astimezone(timezone.utc)
 
 
-async def _send_sms(rt: Runtime, delivery: Delivery, holder: str, contact: NotificationContact) -> str:
+async def _send_sms(rt: Runtime, ledger: Ledger, delivery: Delivery, contact: NotificationContact) -> str:
     if not (contact.sms and contact.phone):
-        return await _given_up(rt, delivery, holder, contact, status="skipped", error="sms_not_available")
+        return await _given_up(ledger, delivery, contact, status="skipped", error="sms_not_available")
     try:
         phone = normalize_phone(contact.phone)
     except ValueError:
-        return await _given_up(rt, delivery, holder, contact, status="dead", error="phone_not_mainland_mobile")
+        return await _given_up(ledger, delivery, contact, status="dead", error="phone_not_mainland_mobile")
     now = clock.now()
     if not delivery.urgent and (morning := _quiet_until(rt, now)) is not None:
-        return await _postpone(delivery, holder, morning)
+        return await _postpone(ledger, delivery, morning)
     notify = rt.settings.notify
     phone_key = f"notify:sms:{rt.cipher.index(phone, purpose=PHONE)}"
-    wait = await rt.limiter.hit(f"{phone_key}:{delivery.template}",
-                                [Window(notify.sms_per_phone_template_per_30_seconds, 30)]) \
-        or await rt.limiter.hit(phone_key, [Window(notify.sms_per_phone_per_hour, 3600),
-                                            Window(notify.sms_per_phone_per_day, 86400)])
+    wait = await rt.limiter.hit_all({
+        f"{phone_key}:{delivery.template}": [Window(notify.sms_per_phone_template_per_30_seconds, 30)],
+        phone_key: [Window(notify.sms_per_phone_per_hour, 3600), Window(notify.sms_per_phone_per_day, 86400)]})
     if wait:
-        return await _postpone(delivery, holder, now + timedelta(seconds=wait))
+        return await _postpone(ledger, delivery, now + timedelta(seconds=wait))
     templates = rules_of(rt).sms
     params = {name: delivery.params.get(name, "") for name in templates.parameter_order(delivery.template)}
-    if not await _hand_over(delivery, holder):
+    if not await ledger.hand_over(delivery):
         return "lost"
     try:
         message_id = await rt.sms.send(phone, delivery.template, delivery.language,
                                        reference=_reference(delivery), **params)
     except SmsError as error:
         if error.retryable:
-            return await _failed(rt, delivery, holder, contact, f"{error.provider} {error.code}")
-        return await _given_up(rt, delivery, holder, contact, status="dead", error=f"{error.provider} {error.code}")
-    await _settle(delivery, holder, status="sent", sent_at=clock.now(), provider_message_id=message_id,
-                  last_error=None)
+            return await _failed(ledger, delivery, contact, f"{error.provider} {error.code}")
+        return await _given_up(ledger, delivery, contact, status="dead", error=f"{error.provider} {error.code}")
+    await ledger.settle(delivery, Outcome("sent", sent_at=clock.now(), provider_message_id=message_id))
     return "sent"
 
 
@@ -416,18 +407,19 @@ async def dispatch_once(rt: Runtime, *, holder: str) -> int:
     claimed = await claim_deliveries(rt, holder=holder, limit=notify.batch_size)
     contacts = await _contacts(rt, [(d.recipient_kind, d.recipient_id) for d in claimed])
     room = asyncio.Semaphore(notify.concurrency)
+    ledger = Ledger(rt, holder)
 
     async def send(delivery: Delivery) -> None:
         async with room:
             try:
                 contact = contacts.get((delivery.recipient_kind, delivery.recipient_id))
                 if contact is None:   # the account was closed since the delivery was made
-                    await _given_up(rt, delivery, holder, None, status="dead", error="recipient_gone")
+                    await _given_up(ledger, delivery, None, status="dead", error="recipient_gone")
                     return
-                await send_delivery(rt, delivery, holder=holder, contact=contact)
+                await send_delivery(rt, delivery, ledger=ledger, contact=contact)
             except Exception as error:   # our own fault or the database's: try again later, never lose it
                 log.exception("notification send failed", extra={"ehall": {"delivery": delivery.id}})
-                await _failed(rt, delivery, holder, None, f"internal {type(error).__name__}")
+                await _failed(ledger, delivery, None, f"internal {type(error).__name__}")
 
     await asyncio.gather(*(send(delivery) for delivery in claimed))
     return expanded + len(claimed)

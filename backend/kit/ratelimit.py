@@ -30,6 +30,9 @@ class RateLimiter(Protocol):
     async def hit(self, key: str, windows: list[Window]) -> float:
         """Count a hit if all windows allow it and return 0; else return seconds until it would be allowed."""
 
+    async def hit_all(self, limits: dict[str, list[Window]]) -> float:
+        """`hit` over several keys at once: counted under every key if all their windows allow it."""
+
     async def forget(self, key: str, windows: list[Window]) -> None:
         """Drop what `key` has counted (a login that succeeded clears its failed attempts)."""
 
@@ -67,7 +70,16 @@ class RedisRateLimiter:
         return [f"{self._prefix}{key}:{w.seconds}" for w in windows], args
 
     async def hit(self, key: str, windows: list[Window]) -> float:
-        keys, args = self._keys_and_args(key, windows)
+        return await self.hit_all({key: windows})
+
+    async def hit_all(self, limits: dict[str, list[Window]]) -> float:
+        # one script, one round trip, however many keys (an SMS counts per phone and per phone and template)
+        keys: list[str] = []
+        args: list[int] = []
+        for key, windows in limits.items():
+            more_keys, more_args = self._keys_and_args(key, windows)
+            keys += more_keys
+            args += more_args
         return int(await self._hit(keys=keys, args=args)) / 1000
 
     async def forget(self, key: str, windows: list[Window]) -> None:
@@ -80,9 +92,9 @@ class MemoryRateLimiter:
         self._windows: dict[str, tuple[int, float]] = {}   # key -> (count, expires at, monotonic)
         self._lock = asyncio.Lock()
 
-    def _wait(self, key: str, windows: list[Window], now: float) -> float:
-        for window in windows:
-            count, expires = self._windows.get(f"{key}:{window.seconds}", (0, now))
+    def _wait(self, counted: list[tuple[str, Window]], now: float) -> float:
+        for window_key, window in counted:
+            count, expires = self._windows.get(window_key, (0, now))
             if expires > now and count >= window.limit:
                 return expires - now
         return 0.0
@@ -92,15 +104,18 @@ class MemoryRateLimiter:
             self._windows.pop(f"{key}:{window.seconds}", None)
 
     async def hit(self, key: str, windows: list[Window]) -> float:
+        return await self.hit_all({key: windows})
+
+    async def hit_all(self, limits: dict[str, list[Window]]) -> float:
+        counted = [(f"{key}:{window.seconds}", window) for key, windows in limits.items() for window in windows]
         async with self._lock:
             now = time.monotonic()
             if len(self._windows) > 100_000:
                 self._windows = {k: v for k, v in self._windows.items() if v[1] > now}
-            wait = self._wait(key, windows, now)
+            wait = self._wait(counted, now)
             if wait > 0:
                 return wait
-            keys = [f"{key}:{w.seconds}" for w in windows]
-            for window_key, window in zip(keys, windows, strict=True):
+            for window_key, window in counted:
                 count, expires = self._windows.get(window_key, (0, now))
                 if expires <= now:
                     self._windows[window_key] = (1, now + window.seconds)

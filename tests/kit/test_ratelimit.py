@@ -45,6 +45,19 @@ class TestWindows:
         assert await limiter.hit("a", [Window(1, 60)]) == 0
         assert await limiter.hit("b", [Window(1, 60)]) == 0
 
+
+class TestHitAll:
+    async def test_counts_under_every_key_when_all_have_room(self, limiter):
+        assert await limiter.hit_all({"phone:tpl": [Window(5, 30)], "phone": [Window(2, 3600)]}) == 0
+        assert await limiter.hit("phone", [Window(2, 3600)]) == 0
+        assert await limiter.hit("phone", [Window(2, 3600)]) > 0   # the first hit counted here too
+
+    async def test_a_hit_refused_under_one_key_is_counted_under_none(self, limiter):
+        assert await limiter.hit("phone", [Window(1, 3600)]) == 0
+        for _ in range(3):
+            assert 3500 < await limiter.hit_all({"phone:tpl": [Window(1, 30)], "phone": [Window(1, 3600)]}) <= 3600
+        assert await limiter.hit("phone:tpl", [Window(1, 30)]) == 0
+
     async def test_enforce_raises_429_with_retry_after_in_whole_seconds(self, limiter):
         await enforce(limiter, "k", [Window(1, 60)])
         with pytest.raises(AppError) as refused:

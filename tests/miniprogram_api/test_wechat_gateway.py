@@ -205,6 +205,28 @@ class TestAccessToken:
         assert await gateway.access_token() == first
         assert fake.token_fetches == 1
 
+    async def test_a_process_keeps_the_token_it_read_without_asking_redis_each_call(
+            self, fake: FakeWechat, redis: Redis, prefix: str, gateway: WechatGateway):
+        first = await gateway.access_token()
+        await redis.delete(f"{prefix}wechat:token:{fake.appid}")   # gone from the store: not read again
+
+        assert await gateway.access_token() == first
+        assert fake.token_fetches == 1
+
+    async def test_a_kept_token_another_process_replaced_is_rejected_once_then_the_new_one_used(
+            self, fake: FakeWechat, redis: Redis, prefix: str, gateway: WechatGateway):
+        stale = await gateway.access_token()
+        other = WechatGateway(settings_for(fake, prefix), redis)
+        fake.invalidate_tokens()
+        fresh = await other._refresh(rejected=stale)   # the other process met the rejection first
+
+        assert await gateway.get_phone_number(fake.issue_phone_code("13800003333")) == "13800003333"
+
+        assert fake.rejected_tokens == [stale]
+        assert fake.token_fetches == 2            # this process read the other's token, fetched none
+        assert await gateway.access_token() == fresh
+        await other.close()
+
     @pytest.mark.parametrize("kill", ["invalidate_tokens", "expire_tokens"])
     async def test_a_rejected_token_is_refreshed_once_and_the_call_retried(
             self, fake: FakeWechat, gateway: WechatGateway, kill: str):

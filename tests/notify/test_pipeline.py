@@ -106,6 +106,19 @@ class TestWechatFirst:
         credit = await SubscriptionCredit.get(citizen_id=person.citizen_id, template_id=TICKET_CALLED)
         assert credit.remaining == 0
 
+    async def test_calls_sent_together_spend_one_consent_each_and_the_one_without_goes_by_sms(
+            self, notifying, aliyun, fake_wechat):
+        async with notifying.client() as http:
+            person = await wechat_citizen(http, fake_wechat)
+            await consent(http, person, TICKET_CALLED)
+            assert await consent(http, person, TICKET_CALLED) == {TICKET_CALLED: 2}
+        for number in ("A001", "A002", "A003"):   # one dispatcher round sends the three at once
+            await _called(notifying.rt, person, number=number)
+        await drain(notifying.rt)
+        assert len(_wechat_to(fake_wechat, person.openid)) == 2
+        assert len(_sms_to(aliyun, person.phone)) == 1
+        assert (await SubscriptionCredit.get(citizen_id=person.citizen_id, template_id=TICKET_CALLED)).remaining == 0
+
     async def test_without_a_consent_sms_carries_it(self, notifying, aliyun, fake_wechat):
         async with notifying.client() as http:
             person = await wechat_citizen(http, fake_wechat)
