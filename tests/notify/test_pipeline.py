@@ -1,6 +1,10 @@
 """The notification pipeline on a real server's runtime: events recorded in the outbox (as the domains
 record them) become deliveries and inbox entries, go out through wechatpy to the WeChat fake and
-through Alibaba Cloud's SDK to its fake, once; retries run on the frozen clock."""
+through Alibaba Cloud's SDK to its fake, once; retries run on the frozen clock.
+
+Events recorded here by hand name negative aggregate ids ("case:-31"): the database is shared by the
+whole session, and a real case or ticket with that number would find this test's event among its own
+(tests/cases and tests/queueing list a row's events by aggregate)."""
 from __future__ import annotations
 
 import asyncio
@@ -33,7 +37,7 @@ def _wechat_to(fake, openid: str) -> list[dict]:
 
 
 async def _called(rt, person, *, number: str = "A007", window: str = "03") -> int:
-    return await record(rt, "ticket.called", "ticket:9001", citizen=person.citizen_id, hall="150900",
+    return await record(rt, "ticket.called", "ticket:-9001", citizen=person.citizen_id, hall="150900",
                         number=number, window=window)
 
 
@@ -43,7 +47,7 @@ class TestOutbox:
             person = await wechat_citizen(http, fake_wechat)
         with pytest.raises(RuntimeError):
             async with unit_of_work(notifying.rt) as uow:
-                await uow.record("ticket.called", "ticket:1", citizen=person.citizen_id, hall="150900",
+                await uow.record("ticket.called", "ticket:-1", citizen=person.citizen_id, hall="150900",
                                  number="A001", window="01")
                 raise RuntimeError("the change failed after recording its event")
         await drain(notifying.rt)
@@ -82,7 +86,7 @@ class TestOutbox:
 
     async def test_an_event_without_a_rule_or_a_recipient_is_processed_and_sends_nothing(self, notifying):
         quiet = await record(notifying.rt, "window.status_changed", "window:1", hall="150900", status="open")
-        nobody = await record(notifying.rt, "ticket.called", "ticket:2", hall="150900", number="A002", window="01",
+        nobody = await record(notifying.rt, "ticket.called", "ticket:-2", hall="150900", number="A002", window="01",
                               citizen=None)
         await drain(notifying.rt)
         for event in (quiet, nobody):
@@ -101,7 +105,7 @@ class TestWechatFirst:
         assert message["template_id"] == TICKET_CALLED
         assert message["data"] == {"character_string1": {"value": "A007"}, "character_string2": {"value": "03"},
                                    "thing3": {"value": "乌兰察布市政务服务中心"}}
-        assert message["page"] == "pages/tickets/detail?id=9001"
+        assert message["page"] == "pages/tickets/detail?id=-9001"
         assert _sms_to(aliyun, person.phone) == []
         credit = await SubscriptionCredit.get(citizen_id=person.citizen_id, template_id=TICKET_CALLED)
         assert credit.remaining == 0
@@ -166,7 +170,7 @@ class TestWechatFirst:
         async with notifying.client() as http:
             person = await wechat_citizen(http, fake_wechat)
             await consent(http, person, BOOKED)
-        await record(notifying.rt, "appointment.booked", "appointment:77", appointment=77, citizen=person.citizen_id,
+        await record(notifying.rt, "appointment.booked", "appointment:-77", appointment=77, citizen=person.citizen_id,
                      hall="150900", item="no-such-item-" + "x" * 40, starts_at="2026-11-26T01:30:00+00:00")
         await drain(notifying.rt)
         (message,) = _wechat_to(fake_wechat, person.openid)
@@ -237,7 +241,7 @@ class TestQuietHours:
         async with notifying.client() as http:
             person = await wechat_citizen(http, fake_wechat)
         clock.advance(timedelta(hours=12))                      # 22:00 in Ulanqab
-        booked = await record(notifying.rt, "appointment.booked", "appointment:5", appointment=5,
+        booked = await record(notifying.rt, "appointment.booked", "appointment:-5", appointment=5,
                               citizen=person.citizen_id, hall="150900", item="x", starts_at="2026-11-26T01:30:00+00:00")
         called = await _called(notifying.rt, person)
         await drain(notifying.rt)
@@ -413,7 +417,7 @@ class TestResponsibleStaff:
         async with notifying.client() as http:
             approver = await staff_tokens(http, Grant("approver", hall="150900", department="gaj"), phone=phone)
             phoneless = await staff_tokens(http, Grant("approver", hall="150900", department="gaj"))
-        event = await record(notifying.rt, "case.deadline_warning", "case:31", staff=[approver["id"], phoneless["id"]],
+        event = await record(notifying.rt, "case.deadline_warning", "case:-31", staff=[approver["id"], phoneless["id"]],
                              receipt="1509002611250001X", item="gaj.QR001", deadline="2026-11-26T09:30:00+00:00")
         await drain(notifying.rt)
         (sms,) = _sms_to(aliyun, phone)
@@ -430,7 +434,7 @@ class TestResponsibleStaff:
         async with notifying.client() as http:
             approver = await staff_tokens(http, Grant("approver", hall="150900"), phone=phone)
         await disable_staff(notifying.rt, username=approver["username"], actor="system:test")
-        await record(notifying.rt, "case.overdue", "case:32", staff=approver["id"], receipt="1509002611250002X",
+        await record(notifying.rt, "case.overdue", "case:-32", staff=approver["id"], receipt="1509002611250002X",
                      item="x", deadline="2026-11-24T09:30:00+00:00")
         await drain(notifying.rt)
         assert _sms_to(aliyun, phone) == []

@@ -1,5 +1,9 @@
 """The notification endpoints: the mini-program's consent report, the citizen's inbox, and the
-admins' dead letters with their retry."""
+admins' dead letters with their retry.
+
+Events recorded here by hand name negative aggregate ids ("case:-31"): the database is shared by the
+whole session, and a real case or ticket with that number would find this test's event among its own
+(tests/cases and tests/queueing list a row's events by aggregate)."""
 from __future__ import annotations
 
 import uuid
@@ -55,7 +59,7 @@ class TestInbox:
     async def test_my_notifications_newest_first_and_one_marked_read(self, client, fake_wechat):
         person = await wechat_citizen(client, fake_wechat)
         for number in ("A001", "A002"):
-            await record(client.rt, "ticket.called", "ticket:1", citizen=person.citizen_id, hall="150900",
+            await record(client.rt, "ticket.called", "ticket:-1", citizen=person.citizen_id, hall="150900",
                          number=number, window="01")
         await drain(client.rt)
         inbox = (await client.get("/api/v1/me/notifications", headers=person.headers)).json()
@@ -70,7 +74,7 @@ class TestInbox:
 
     async def test_another_citizens_notification_is_not_found(self, client, fake_wechat):
         owner, other = await wechat_citizen(client, fake_wechat), await wechat_citizen(client, fake_wechat)
-        await record(client.rt, "ticket.called", "ticket:1", citizen=owner.citizen_id, hall="150900",
+        await record(client.rt, "ticket.called", "ticket:-1", citizen=owner.citizen_id, hall="150900",
                      number="A001", window="01")
         await drain(client.rt)
         mine = (await client.get("/api/v1/me/notifications", headers=owner.headers)).json()["items"][0]["id"]
@@ -87,7 +91,7 @@ class TestDeadLetters:
             person = await wechat_citizen(http, fake_wechat)
             admin = bearer(await staff_tokens(http, Grant("admin")))
             aliyun.fail_next("isp.SYSTEM_ERROR", to=person.phone)
-            event = await record(running.rt, "ticket.called", "ticket:1", citizen=person.citizen_id,
+            event = await record(running.rt, "ticket.called", "ticket:-1", citizen=person.citizen_id,
                                  hall="150900", number="A001", window="01")
             await drain(running.rt)
             dead = (await http.get("/api/v1/admin/notifications", headers=admin, params={"status": "dead"})).json()
@@ -120,9 +124,9 @@ class TestProviderLimits:
         running = await app_with(sms=aliyun_settings(aliyun))
         async with running.client() as http:
             person = await wechat_citizen(http, fake_wechat)
-        first = await record(running.rt, "ticket.called", "ticket:1", citizen=person.citizen_id, hall="150900",
+        first = await record(running.rt, "ticket.called", "ticket:-1", citizen=person.citizen_id, hall="150900",
                              number="A001", window="01")
-        second = await record(running.rt, "ticket.called", "ticket:2", citizen=person.citizen_id, hall="150900",
+        second = await record(running.rt, "ticket.called", "ticket:-2", citizen=person.citizen_id, hall="150900",
                               number="A002", window="02")
         await drain(running.rt)
         # both were sent at once: whichever reached the limiter first went, the other waits its turn
@@ -140,7 +144,7 @@ class TestLiveInbox:
         async with connect(ws_url(server, "/ws/me/notifications"), additional_headers=person.headers) as app:
             snapshot = await next_message(app, "snapshot")
             assert (snapshot["items"], snapshot["unread"]) == ([], 0)
-            await record(client.rt, "ticket.called", "ticket:1", citizen=person.citizen_id, hall="150900",
+            await record(client.rt, "ticket.called", "ticket:-1", citizen=person.citizen_id, hall="150900",
                          number="A009", window="02")
             await drain(client.rt)
             heard = await next_message(app, "notification.new")
@@ -161,7 +165,7 @@ async def _sent_sms(app_with, sms: dict, fake_wechat) -> tuple:
     running = await app_with(sms=sms, notify=UNLIMITED_SMS | {"receipt_token": SecretStr(RECEIPT_TOKEN)})
     async with running.client() as http:
         person = await wechat_citizen(http, fake_wechat)
-    event = await record(running.rt, "ticket.called", "ticket:1", citizen=person.citizen_id, hall="150900",
+    event = await record(running.rt, "ticket.called", "ticket:-1", citizen=person.citizen_id, hall="150900",
                          number="A001", window="01")
     await drain(running.rt)
     return running, person, await Delivery.get(event_id=event, channel="sms")
@@ -252,6 +256,6 @@ class TestJoinedRecords:
         assert bound.status_code == 200 and bound.json()["merged"] is True
         joined = bound.json()["citizen_id"]
         assert (await SubscriptionCredit.get(citizen_id=joined, template_id=TICKET_CALLED)).remaining == 1
-        await record(client.rt, "ticket.called", "ticket:1", citizen=joined, hall="150900", number="A003", window="02")
+        await record(client.rt, "ticket.called", "ticket:-1", citizen=joined, hall="150900", number="A003", window="02")
         await drain(client.rt)
         assert [m["touser"] for m in fake_wechat.sent_messages if m["touser"] == openid] == [openid]
