@@ -67,17 +67,20 @@ async def ehall_serve(env: dict[str, str], log_path: Path, *, workers: int = 1) 
             stderr=asyncio.subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
+        ready = False
         async with httpx.AsyncClient(base_url=base, timeout=5) as http:
             for _ in range(160):
                 if process.returncode is not None:
                     break
                 try:
-                    if (await http.get("/readyz")).status_code == 200:
+                    if ready := (await http.get("/readyz")).status_code == 200:
                         break
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.25)
         assert process.returncode is None, log_path.read_text()
+        # a server that never became ready fails here, with its log, not in every test that uses it
+        assert ready, f"ehall serve never answered /readyz with 200:\n{log_path.read_text()[-6000:]}"
         yield base
     finally:
         if process.returncode is None:

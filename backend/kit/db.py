@@ -93,6 +93,10 @@ async def init_db(settings: Settings) -> None:
     # Global fallback: Sanic runs each connection in its own task, which does not inherit the
     # context variable Tortoise.init() sets in the startup listener.
     await Tortoise.init(config=tortoise_config(settings), _enable_global_fallback=True)
+    if settings.is_sqlite:
+        # opened now, before the server listens, rather than by whichever request comes first
+        # (kit/sqlite.py: a first query cancelled while it opened the connection once hung the process)
+        await connections.get("default").create_connection(with_db=True)
 
 
 async def close_db() -> None:

@@ -1,4 +1,4 @@
-"""Tortoise's SQLite engine, with two changes ehall needs for a single-machine deployment.
+"""Tortoise's SQLite engine, with three changes ehall needs for a single-machine deployment.
 
 - Transactions begin with BEGIN IMMEDIATE. `ehall serve` is not the only writer of the file: the
   command line (`ehall staff create`, `ehall seed`) writes to it while the server runs. A deferred
@@ -8,14 +8,21 @@
   instead of failing half-way through its work.
 - A transaction that cannot begin (the lock not had within the busy timeout) gives the connection's
   lock back. Tortoise's context keeps it, and every later query of the process would wait forever.
+- The same for a plain query whose connection is still being opened: Tortoise opens it lazily, under
+  the lock, at the process's first query. If that query is cancelled meanwhile (its client went away:
+  a load balancer's health probe that gave up after a few seconds on a busy machine), Tortoise kept
+  the lock and the server answered nothing ever after. The lock is given back, and the opening itself
+  runs to its end whoever waits for it, so a cancelled opening leaves neither a stray connection nor
+  a second one opened beside it. (`init_db` also opens the connection before the server listens.)
 
 Selected by `tortoise_config` for sqlite:// URLs (kit/db.py).
 """
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 
-from tortoise.backends.base.client import TransactionContext
+from tortoise.backends.base.client import ConnectionWrapper, TransactionContext
 from tortoise.backends.sqlite.client import (
     SqliteClient,
     SqliteTransactionContext,
@@ -49,9 +56,33 @@ class _TransactionContext(SqliteTransactionContext):
         return self.connection
 
 
+class _ConnectionWrapper(ConnectionWrapper):
+    async def __aenter__(self):
+        await self._lock.acquire()
+        try:
+            await self.ensure_connection()
+        except BaseException:  # a cancellation too, as in _TransactionContext
+            self._lock.release()
+            raise
+        return self.connection
+
+
 class EhallSqliteClient(SqliteClient):
+    _opening: asyncio.Task[None] | None = None
+
+    def acquire_connection(self) -> ConnectionWrapper:
+        return _ConnectionWrapper(self._lock, self)
+
     def _in_transaction(self) -> TransactionContext:
         return _TransactionContext(_ImmediateTransaction(self), self._lock)
+
+    async def create_connection(self, with_db: bool) -> None:
+        if self._connection is not None:
+            return
+        # one opening at a time, shielded: whoever asks next waits for the one under way
+        if self._opening is None or self._opening.done():
+            self._opening = asyncio.ensure_future(super().create_connection(with_db))
+        await asyncio.shield(self._opening)
 
 
 client_class = EhallSqliteClient
