@@ -21,7 +21,6 @@ non-zero) and that the queue holds the cases the seed put in it."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import math
 import os

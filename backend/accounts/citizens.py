@@ -209,11 +209,11 @@ async def absorb_citizen(rt: Runtime, *, absorbed: Citizen, into: Citizen, uow: 
     """Fold a citizen record that holds nothing but a WeChat login into the phone's citizen: keep the
     profile fields the target lacks, end the absorbed record's sessions, delete it."""
     changed = []
-    for field in ("name_enc", "id_number_enc", "id_number_index"):
-        if getattr(into, field) is None and getattr(absorbed, field) is not None:
-            setattr(into, field, getattr(absorbed, field))
-            setattr(absorbed, field, None)
-            changed.append(field)
+    for column in ("name_enc", "id_number_enc", "id_number_index"):
+        if getattr(into, column) is None and getattr(absorbed, column) is not None:
+            setattr(into, column, getattr(absorbed, column))
+            setattr(absorbed, column, None)
+            changed.append(column)
     if changed:
         # the unique ID-number index would see both rows for a moment: clear the absorbed one first
         await absorbed.save(using_db=uow.tx, update_fields=changed)

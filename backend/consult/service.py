@@ -22,7 +22,7 @@ import statistics
 import uuid
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any

@@ -9,7 +9,7 @@ from websockets.asyncio.client import connect
 
 from backend.consult.models import Conversation, ConversationMessage
 from backend.kit.models import OutboxEvent
-from tests.consult.conftest import answer, ask, citizen_id, conversation_count, msg_id, online
+from tests.consult.conftest import answer, ask, citizen_id, conversation_count, msg_id
 from tests.factories import bearer, login_citizen
 from tests.sockets import closed_with, next_message, ws_url
 
