@@ -2,6 +2,7 @@
 the server was built with (in-process on SQLite, Redis on PostgreSQL)."""
 import asyncio
 import json
+import socket
 from contextlib import AsyncExitStack
 
 from websockets.asyncio.client import connect
@@ -69,6 +70,40 @@ class TestDisplayFeed:
             ("ticket.called", None, False), ("queue.changed", {"A": 0, "B": 1}, None), ("ticket.called", None, True)]
         assert [m for m in refreshed if m["type"] != "snapshot"] == updates
         assert [m["type"] for m in refreshed].count("snapshot") == 1
+
+    async def test_a_board_that_stops_reading_holds_up_no_other_and_then_hears_the_latest_in_order(
+            self, server, queue_hall):
+        """A board on a dead mobile link stops reading. The messages written straight to its connection
+        pile up in the server's buffer until 64 KiB; past that they wait in its queue, and past the
+        queue's limit its oldest are dropped. Meanwhile another board hears every message, and the stalled
+        one, once it reads again, hears what it still holds in the order it happened, down to the last
+        (each message carries whole counts: the latest one is all a board needs)."""
+        url = ws_url(server, f"/ws/halls/{queue_hall.code}/display")
+        host, port = server.base_url.removeprefix("http://").split(":")
+        # a small receive window, and a client that stops reading after one frame: the server's
+        # writes back up after a few kilobytes instead of the kernel's megabytes
+        stalled_socket = socket.socket()
+        stalled_socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled_socket.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(stalled_socket, (host, int(port)))
+        published = 24000
+        async with connect(url, sock=stalled_socket, max_queue=1) as stalled, connect(url) as board:
+            assert (await next_message(stalled))["type"] == "snapshot"
+            assert (await next_message(board))["type"] == "snapshot"
+            heard = []
+            for batch in range(0, published, 100):   # the reading board keeps up with each batch
+                for seq in range(batch + 1, batch + 101):
+                    await server.rt.broker.publish(f"hall:{queue_hall.code}", {
+                        "event": "queue.changed", "hall": queue_hall.code, "waiting": {"A": seq, "B": 0},
+                        "seq": seq, "padding": "x" * 300})
+                heard += [(await next_message(board, "queue.changed"))["seq"] for _ in range(100)]
+            assert heard == list(range(1, published + 1))
+
+            late = []
+            while not late or late[-1] != published:
+                late.append((await next_message(stalled, "queue.changed", timeout=10))["seq"])
+        assert late == sorted(set(late)), "in the order published, none twice"
+        assert len(late) < published, "the stalled board's oldest messages were dropped, not all kept"
 
     async def test_an_unknown_hall_is_closed_with_4404(self, server):
         async with connect(ws_url(server, "/ws/halls/159999999/display")) as board:
