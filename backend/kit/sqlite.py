@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Awaitable, Callable
 
 from tortoise.backends.base.client import ConnectionWrapper, TransactionContext
 from tortoise.backends.sqlite.client import (
@@ -34,6 +35,17 @@ from tortoise.exceptions import TransactionManagementError
 __all__ = ["client_class"]
 
 
+async def _holding(lock: asyncio.Lock, step: Callable[[], Awaitable[None]]) -> None:
+    """Take the connection's lock for `step` (opening the connection, BEGIN) and keep it only if the
+    step succeeds: whatever stops it, a cancellation too, gives the lock back."""
+    await lock.acquire()
+    try:
+        await step()
+    except BaseException:
+        lock.release()
+        raise
+
+
 class _ImmediateTransaction(SqliteTransactionWrapper):
     async def begin(self) -> None:
         try:
@@ -45,25 +57,18 @@ class _ImmediateTransaction(SqliteTransactionWrapper):
 
 class _TransactionContext(SqliteTransactionContext):
     async def __aenter__(self) -> _ImmediateTransaction:
-        await self._trxlock.acquire()
-        try:
-            await self.ensure_connection()
-            await self.connection.begin()
-        except BaseException:  # a cancellation too: the lock must not outlive a BEGIN that never ran
-            self._trxlock.release()
-            raise
+        await _holding(self._trxlock, self._open_and_begin)
         self.token = get_connections().set(self.connection_name, self.connection)
         return self.connection
+
+    async def _open_and_begin(self) -> None:
+        await self.ensure_connection()
+        await self.connection.begin()
 
 
 class _ConnectionWrapper(ConnectionWrapper):
     async def __aenter__(self):
-        await self._lock.acquire()
-        try:
-            await self.ensure_connection()
-        except BaseException:  # a cancellation too, as in _TransactionContext
-            self._lock.release()
-            raise
+        await _holding(self._lock, self.ensure_connection)
         return self.connection
 
 

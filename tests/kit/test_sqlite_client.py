@@ -48,4 +48,3 @@ async def test_the_query_after_a_cancelled_opening_uses_that_opening_and_opens_n
     await client.execute_query("SELECT 1")
     assert client._connection is connection
     await client.close()
-
