@@ -129,7 +129,9 @@ class AliyunSmsSender:
         except AlibabaCloudException as error:  # an HTTP error answer: our credentials or signature, or theirs
             raise _aliyun_error(str(error.code), server_side=isinstance(error, (ServerException, ThrottlingException))) \
                 from None
-        except Exception:  # the network: refused, reset, timed out (the SDK wraps them differently)
+        except Exception as error:  # the network: refused, reset, timed out (the SDK wraps them differently)
+            # the type only: the SDK's message may carry the request's URL, and with it the phone number
+            log.warning("aliyun send unreachable: %s", type(error).__name__)
             raise SmsError(self.provider, "network", retryable=True) from None
         if response.body.code != "OK":
             raise _aliyun_error(response.body.code)
@@ -202,7 +204,8 @@ class TencentSmsSender:
             response = await self._client.SendSms(request)
         except TencentCloudSDKException as error:
             raise _tencent_error(error.get_code() or "unknown") from None
-        except Exception:
+        except Exception as error:  # the network, as for Alibaba Cloud: tried again later
+            log.warning("tencent send unreachable: %s", type(error).__name__)
             raise SmsError(self.provider, "network", retryable=True) from None
         status = response.SendStatusSet[0]
         if status.Code != "Ok":
